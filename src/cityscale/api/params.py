@@ -1,0 +1,101 @@
+"""Strict parsing of path and query parameters: anything unexpected is a precise 400, never a 500."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from starlette.datastructures import QueryParams
+
+from cityscale.api.problems import bad_request
+from cityscale.store.cities import ListQuery
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+MAX_TEXT_LENGTH = 100
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+MAX_POPULATION = 10**11
+LIST_PARAMETERS = frozenset({"limit", "cursor", "country", "state", "q", "min_population"})
+_CURSOR_PREFIX = "c1:"
+
+
+def parse_id(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit():
+        raise bad_request(f"city id must be a positive integer, got {raw[:40]!r}", "invalid-id")
+    value = int(raw)
+    if not 1 <= value <= MAX_ID:
+        raise bad_request(f"city id must be between 1 and {MAX_ID}", "invalid-id")
+    return value
+
+
+def _int_param(name: str, raw: str, low: int, high: int) -> int:
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        raise bad_request(f"{name} must be an integer between {low} and {high}, got {raw[:40]!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be an integer between {low} and {high}, got {value}")
+    return value
+
+
+def _text_param(name: str, raw: str) -> str:
+    if "\x00" in raw:
+        raise bad_request(f"{name} must not contain NUL characters")
+    if not raw.strip():
+        raise bad_request(f"{name} must not be empty")
+    if len(raw) > MAX_TEXT_LENGTH:
+        raise bad_request(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
+    return raw
+
+
+def encode_cursor(after_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{after_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> int:
+    problem = bad_request(
+        'cursor is not valid; follow the Link: rel="next" header of the previous page', "invalid-cursor"
+    )
+    if len(raw) > 64 or not raw.isascii():
+        raise problem
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise problem from None
+    number = text.removeprefix(_CURSOR_PREFIX)
+    if number == text or not number.isdigit() or not 0 <= int(number) <= MAX_ID:
+        raise problem
+    return int(number)
+
+
+def parse_list_query(params: QueryParams) -> ListQuery:
+    """Validate `GET /api/cities` parameters: unknown or repeated ones are refused, not ignored."""
+    for name in params:
+        if name not in LIST_PARAMETERS:
+            raise bad_request(f"unknown query parameter {name[:40]!r}; accepted: {', '.join(sorted(LIST_PARAMETERS))}")
+        if len(params.getlist(name)) > 1:
+            raise bad_request(f"query parameter {name!r} is given more than once")
+    limit = params.get("limit")
+    cursor = params.get("cursor")
+    country = params.get("country")
+    state = params.get("state")
+    prefix = params.get("q")
+    min_population = params.get("min_population")
+    return ListQuery(
+        limit=_int_param("limit", limit, 1, MAX_LIMIT) if limit is not None else DEFAULT_LIMIT,
+        after_id=decode_cursor(cursor) if cursor is not None else 0,
+        country=_text_param("country", country) if country is not None else None,
+        state=_text_param("state", state) if state is not None else None,
+        name_prefix=_text_param("q", prefix) if prefix is not None else None,
+        min_population=(
+            _int_param("min_population", min_population, 0, MAX_POPULATION) if min_population is not None else None
+        ),
+    )
+
+
+def next_page_query(params: QueryParams, after_id: int) -> str:
+    """The query string of the next page: the same filters and limit, the new cursor."""
+    kept = [(k, v) for k, v in params.multi_items() if k != "cursor"]
+    from urllib.parse import urlencode
+
+    return urlencode([*kept, ("cursor", encode_cursor(after_id))])

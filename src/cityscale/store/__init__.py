@@ -1,0 +1,1 @@
+"""Data access: connection pools, the cities queries, schema migrations."""

@@ -1,0 +1,155 @@
+"""A bounded asyncpg pool whose connections can only be borrowed inside an `async with`.
+
+This is where the original service's leak cannot happen: `connection()` is the only way to get a
+connection, and its `finally` returns it on every path (success, exception, client disconnect and
+task cancellation; asyncpg shields the release from a second cancellation). Acquiring waits at most
+`DB_ACQUIRE_TIMEOUT`; connecting at most `DB_CONNECT_TIMEOUT`; a statement at most
+`DB_STATEMENT_TIMEOUT` (server side), plus a client-side bound for a server that stopped answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from cityscale.store.errors import (
+    DatabaseUnavailableError,
+    PoolExhaustedError,
+    QueryTimeoutError,
+    SchemaNotReadyError,
+)
+
+Role = Literal["primary", "replica"]
+
+# What handlers and queries receive: a pooled connection (a proxy that cannot outlive its block).
+Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+
+APPLICATION_NAME = "cityscale"
+
+# Failures that mean "the server is gone or not answering", as opposed to a bad query.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    min_size: int
+    max_size: int
+    connect_timeout: float
+    acquire_timeout: float
+    statement_timeout: float
+
+
+class Pool:
+    """One database server's pool (the primary, or one replica)."""
+
+    def __init__(self, url: str, limits: PoolLimits, *, role: Role, name: str) -> None:
+        self.url = url
+        self.limits = limits
+        self.role = role
+        self.name = name
+        self._pool: asyncpg.Pool | None = None
+        self.in_use = 0
+        self.waiting = 0
+
+    async def open(self) -> None:
+        """Create the pool without connecting: a database that is down at start-up is retried per request."""
+        limits = self.limits
+        self._pool = asyncpg.create_pool(
+            self.url,
+            min_size=0,
+            max_size=limits.max_size,
+            timeout=limits.connect_timeout,
+            # The server cancels a long statement itself; the client bound is for a server that hangs.
+            command_timeout=limits.statement_timeout + limits.connect_timeout,
+            max_inactive_connection_lifetime=60.0,
+            server_settings={
+                "application_name": APPLICATION_NAME,
+                "statement_timeout": str(int(limits.statement_timeout * 1000)),
+                # A transaction left open by a bug is rolled back by the server, freeing its locks.
+                "idle_in_transaction_session_timeout": str(int((limits.statement_timeout + 5) * 1000)),
+            },
+        )
+        await self._pool  # with min_size=0 this opens no connection
+
+    async def close(self, timeout: float = 10) -> None:
+        """Close gracefully: wait for borrowed connections to come back, then terminate what is left."""
+        if self._pool is None:
+            return
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout)
+        except TimeoutError:
+            self._pool.terminate()
+        except CONNECTION_ERRORS:
+            self._pool.terminate()
+        self._pool = None
+
+    @property
+    def size(self) -> int:
+        return self._pool.get_size() if self._pool else 0
+
+    @property
+    def idle(self) -> int:
+        return self._pool.get_idle_size() if self._pool else 0
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """Borrow a connection for the duration of the block; it always goes back."""
+        if self._pool is None:
+            raise DatabaseUnavailableError(f"{self.name} pool is closed")
+        self.waiting += 1
+        try:
+            conn = await self._pool.acquire(timeout=self.limits.acquire_timeout)
+        except TimeoutError:
+            raise self._acquire_timeout_error() from None
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailableError(f"{self.name} database unreachable: {_describe(exc)}") from None
+        finally:
+            self.waiting -= 1
+        self.in_use += 1
+        try:
+            yield conn
+        except asyncpg.UndefinedTableError as exc:
+            raise SchemaNotReadyError(
+                f"the {self.name} database has no cities schema ({exc}); run `cityscale migrate`"
+            ) from None
+        except asyncpg.QueryCanceledError:
+            raise QueryTimeoutError(
+                f"{self.name} query cancelled after the {self.limits.statement_timeout:g} s statement timeout"
+            ) from None
+        except CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailableError(f"{self.name} database connection lost: {_describe(exc)}") from None
+        finally:
+            self.in_use -= 1
+            await self._pool.release(conn)
+
+    def _acquire_timeout_error(self) -> DatabaseUnavailableError:
+        timeout = self.limits.acquire_timeout
+        if self.in_use >= self.limits.max_size:
+            return PoolExhaustedError(
+                f"{self.name} pool exhausted: all {self.limits.max_size} connections stayed busy for {timeout:g} s"
+            )
+        return DatabaseUnavailableError(f"{self.name} database did not accept a connection within {timeout:g} s")
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.connection() as conn:
+            return await conn.fetchval(query, *args)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
