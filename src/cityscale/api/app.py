@@ -58,6 +58,8 @@ def create_app(settings: Settings, *, access_log: IO[bytes] | None = None) -> St
             HTTPException: _http_exception_handler,
         },
     )
+    # A JSON API answers a stray slash with a precise 404, not a redirect that clients may not follow.
+    app.router.redirect_slashes = False
     app.state.services = services
     app.add_middleware(RequestContextMiddleware, stream=access_log)
     return app

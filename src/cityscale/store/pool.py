@@ -135,7 +135,18 @@ class Pool:
             raise DatabaseUnavailableError(f"{self.name} database connection lost: {_describe(exc)}") from None
         finally:
             self.in_use -= 1
-            await self._pool.release(conn)
+            await self._release(conn)
+
+    async def _release(self, conn: Connection) -> None:
+        assert self._pool is not None  # noqa: S101
+        try:
+            # Bounded: resetting a connection to a server that stopped answering would otherwise wait
+            # forever. On timeout asyncpg terminates the connection, and the pool replaces it later.
+            await self._pool.release(conn, timeout=self.limits.connect_timeout)
+        except TimeoutError:
+            pass
+        except CONNECTION_ERRORS:
+            pass
 
     def _acquire_timeout_error(self) -> DatabaseUnavailableError:
         timeout = self.limits.acquire_timeout
