@@ -17,6 +17,8 @@ from cityscale.api.auth import BearerAuth
 from cityscale.api.problems import Problem, problem_response
 from cityscale.api.request_context import RequestContextMiddleware
 from cityscale.api.routes import cities, docs, health
+from cityscale.cache.read_through import ReadCache
+from cityscale.cache.redis_store import RedisStore
 from cityscale.settings import Settings, load_settings
 from cityscale.store.database import Database
 from cityscale.store.errors import DatabaseUnavailableError, SchemaNotReadyError
@@ -28,19 +30,32 @@ class Services:
 
     settings: Settings
     database: Database
+    cache: ReadCache
     auth: BearerAuth
 
 
+def build_services(settings: Settings) -> Services:
+    redis = RedisStore(settings.REDIS_URL) if settings.REDIS_URL else None
+    return Services(
+        settings=settings,
+        database=Database(settings),
+        cache=ReadCache(redis, ttl=settings.CACHE_TTL),
+        auth=BearerAuth(settings.API_TOKEN),
+    )
+
+
 def create_app(settings: Settings, *, access_log: IO[bytes] | None = None) -> Starlette:
-    services = Services(settings=settings, database=Database(settings), auth=BearerAuth(settings.API_TOKEN))
+    services = build_services(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await services.database.open()
+        services.cache.start()
         try:
             yield
         finally:
             # Runs after the server stopped taking requests and in-flight ones finished (graceful drain).
+            await services.cache.stop()
             await services.database.close()
 
     routes = [
