@@ -8,6 +8,7 @@ read-your-writes token.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -111,13 +112,23 @@ class CityRoutes:
         return Response(status_code=204, headers=token_headers(lsn, self.token_lifetime))
 
 
+def by_method(path: str, name: str, handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Route:
+    """One route per path, so a 405 lists every method the path supports in its `Allow` header."""
+    handlers = {**handlers, "HEAD": handlers["GET"]} if "GET" in handlers else handlers
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, dispatch, methods=list(handlers), name=name)
+
+
 def routes(services: Services) -> list[Route]:
-    handlers = CityRoutes(services)
+    h = CityRoutes(services)
     return [
-        Route("/api/cities", handlers.list_cities, methods=["GET"], name="list_cities"),
-        Route("/api/cities", handlers.create_city, methods=["POST"], name="create_city"),
-        Route("/api/cities/{id}", handlers.get_city, methods=["GET"], name="get_city"),
-        Route("/api/cities/{id}", handlers.replace_city, methods=["PUT"], name="replace_city"),
-        Route("/api/cities/{id}", handlers.patch_city, methods=["PATCH"], name="patch_city"),
-        Route("/api/cities/{id}", handlers.delete_city, methods=["DELETE"], name="delete_city"),
+        by_method("/api/cities", "cities", {"GET": h.list_cities, "POST": h.create_city}),
+        by_method(
+            "/api/cities/{id}",
+            "city",
+            {"GET": h.get_city, "PUT": h.replace_city, "PATCH": h.patch_city, "DELETE": h.delete_city},
+        ),
     ]
