@@ -46,9 +46,22 @@ def wrk(url: str, *, duration: int, connections: int, script: Path | None = None
 def server_argv(kind: str, port: int) -> list[str]:
     if kind == "granian":
         return [sys.executable, "-m", "cityscale", "serve", "--port", str(port)]
-    return [sys.executable, "-m", "uvicorn", "--factory", "cityscale.api.app:create_app_from_environment",
-            "--port", str(port), "--no-access-log", "--loop", "uvloop", "--http", "httptools", "--log-level",
-            "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "cityscale.api.app:create_app_from_environment",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+    ]
 
 
 def main() -> None:
@@ -62,8 +75,12 @@ def main() -> None:
         with running_primary(base) as cluster:
             print("seeding ...", file=sys.stderr)
             asyncio.run(create_template(cluster))
-            env = {**os.environ, "DATABASE_URL": cluster.url("cities_template"), "LOG_LEVEL": "warning",
-                   "DB_POOL_MAX": "20"}
+            env = {
+                **os.environ,
+                "DATABASE_URL": cluster.url("cities_template"),
+                "LOG_LEVEL": "warning",
+                "DB_POOL_MAX": "20",
+            }
             for kind in ("granian", "uvicorn"):
                 port = free_port()
                 server = ManagedProcess(kind, server_argv(kind, port), log_path=base / f"{kind}.log", env=env)
@@ -75,8 +92,9 @@ def main() -> None:
                         url = f"http://127.0.0.1:{port}{path if name != 'item' else ''}"
                         script = ROOT / "random_item.lua" if name == "item" else None
                         wrk(url, duration=1, connections=args.connections, script=script)  # warm-up
-                        results[kind][name] = wrk(url, duration=args.duration, connections=args.connections,
-                                                  script=script)
+                        results[kind][name] = wrk(
+                            url, duration=args.duration, connections=args.connections, script=script
+                        )
                         print(f"{kind:8} {name:5} {results[kind][name]:10.0f} req/s", file=sys.stderr)
                 finally:
                     server.stop()
@@ -88,8 +106,12 @@ def main() -> None:
         print(f"| {name} | {g:,.0f} | {u:,.0f} | {g / u:.2f} |")
     out = ROOT / "results" / "http_stack.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wrk": vars(args),
-                               "results": results}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wrk": vars(args), "results": results},
+            indent=2,
+        )
+    )
     print(f"\nwritten: {out}", file=sys.stderr)
 
 

@@ -39,7 +39,7 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         database=Database(settings),
-        cache=ReadCache(redis, ttl=settings.CACHE_TTL),
+        cache=ReadCache(redis, ttl=settings.CACHE_TTL, l1_ttl=settings.CACHE_L1_TTL),
         auth=BearerAuth(settings.API_TOKEN),
     )
 

@@ -25,7 +25,7 @@ from cityscale.store.errors import DatabaseUnavailableError
 
 log = logging.getLogger("cityscale.cache")
 
-L1_TTL = 1.0  # seconds an L1 entry is fresh: the bound on staleness when an invalidation message is lost
+L1_TTL = 1.0  # default seconds an L1 entry is fresh: the bound on staleness when an invalidation is lost
 TTL_JITTER = 0.1  # +-10 %: entries filled together do not all expire together
 STALE_FOR = 300.0  # how long past freshness an entry may still be served when the database is down
 LOCK_TTL = 2.0
@@ -72,9 +72,10 @@ Loader = Callable[[int | None], Awaitable[Loaded]]
 
 
 class ReadCache:
-    def __init__(self, redis: RedisStore | None, *, ttl: float) -> None:
+    def __init__(self, redis: RedisStore | None, *, ttl: float, l1_ttl: float = L1_TTL) -> None:
         self.redis = redis
         self.ttl = ttl
+        self.l1_ttl = min(l1_ttl, ttl)
         self.l1 = L1Cache()
         self.versions = KeyVersions()
         self.counters = CacheCounters()
@@ -126,29 +127,37 @@ class ReadCache:
             return Lookup((await load(min_lsn)).entry(), "db")
         now = time.time()
         local = self.l1.get(key)
-        if local is not None and local.age(now) < L1_TTL and (min_lsn is None or local.lsn >= min_lsn):
+        if local is not None and local.age(now) < self.l1_ttl and (min_lsn is None or local.lsn >= min_lsn):
             self.counters.l1_hits += 1
             return Lookup(local, "l1")
         self.counters.l1_misses += 1
         if min_lsn is not None:
             # A read-your-writes read takes only data at least as new as its write, and does not join a
             # load that may have started before that write.
-            shared = await self._redis_get(key)
+            shared, reachable = await self._redis_get(key)
             if shared is not None and shared.lsn >= min_lsn and shared.age() < self._fresh_for(shared):
                 self.l1.put(key, shared)
                 return Lookup(shared, "redis")
-            return await self._load(key, load, min_lsn, shared or local)
+            return await self._load(key, load, min_lsn, shared or local, fill=reachable)
         return await self.flight.run(key, self._shared_read(key, load, local))
 
     async def _shared_read(self, key: str, load: Loader, local: CacheEntry | None) -> Lookup:
-        shared = await self._redis_get(key)
+        shared, reachable = await self._redis_get(key)
         if shared is not None and shared.age() < self._fresh_for(shared):
             self.l1.put(key, shared)
             return Lookup(shared, "redis")
-        return await self._load(key, load, None, shared or local, use_lock=True)
+        # At most one Redis timeout per request: when it just failed, skip the lock and the fill.
+        return await self._load(key, load, None, shared or local, use_lock=reachable, fill=reachable)
 
     async def _load(
-        self, key: str, load: Loader, min_lsn: int | None, fallback: CacheEntry | None, *, use_lock: bool = False
+        self,
+        key: str,
+        load: Loader,
+        min_lsn: int | None,
+        fallback: CacheEntry | None,
+        *,
+        use_lock: bool = False,
+        fill: bool = True,
     ) -> Lookup:
         locked = use_lock and await self._lock(key)
         try:
@@ -172,7 +181,8 @@ class ReadCache:
                 raise
             entry = loaded.entry()
             self.l1.put(key, entry)
-            await self._redis_fill(key, entry)
+            if fill:
+                await self._redis_fill(key, entry)
             return Lookup(entry, "db")
         finally:
             if locked:
@@ -185,19 +195,20 @@ class ReadCache:
 
     # -- redis, every call optional ------------------------------------------------------------------
 
-    async def _redis_get(self, key: str) -> CacheEntry | None:
+    async def _redis_get(self, key: str) -> tuple[CacheEntry | None, bool]:
+        """The shared entry, and whether Redis answered at all."""
         if self.redis is None:
-            return None
+            return None, False
         try:
             entry = await self.redis.get(self._redis_key(key))
         except RedisUnavailableError:
             self.counters.redis_errors += 1
-            return None
+            return None, False
         if entry is None:
             self.counters.redis_misses += 1
         else:
             self.counters.redis_hits += 1
-        return entry
+        return entry, True
 
     async def _redis_fill(self, key: str, entry: CacheEntry) -> None:
         if self.redis is None:
@@ -230,7 +241,7 @@ class ReadCache:
         deadline = time.monotonic() + LOCK_WAIT
         while time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-            entry = await self._redis_get(key)
+            entry, _ = await self._redis_get(key)
             if entry is not None and entry.age() < self._fresh_for(entry):
                 return entry
         return None

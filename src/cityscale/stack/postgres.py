@@ -210,6 +210,9 @@ class PostgresCluster:
             "log_min_messages = warning",
             "log_line_prefix = '%m [%p] %q%u@%d '",
         ]
+        if (self._bin_dir_or_find().parent / "lib" / "pg_stat_statements.so").exists():
+            # Per-query statistics: what the doctor and the benchmarks read to see who does what.
+            lines += ["shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = top"]
         if not durable:
             # Test clusters only: losing them on a crash costs nothing, and fsync dominates their run time.
             lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
@@ -318,10 +321,13 @@ class PostgresCluster:
 
     # -- running binaries ----------------------------------------------------------------------
 
-    def _binary(self, name: str) -> str:
+    def _bin_dir_or_find(self) -> Path:
         if self._bin_dir is None:
             self._bin_dir = postgres_bin_dir()
-        return str(self._bin_dir / name)
+        return self._bin_dir
+
+    def _binary(self, name: str) -> str:
+        return str(self._bin_dir_or_find() / name)
 
     def _run(self, argv: list[str], *, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         command = [self._binary(argv[0]), *argv[1:]]

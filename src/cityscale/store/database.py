@@ -25,7 +25,9 @@ T = TypeVar("T")
 
 # With the primary down, a read-your-writes read waits this long for a replica to catch up.
 CATCH_UP_WAIT = 1.0
-_LSN_SQL = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+# The insert position, not pg_current_wal_lsn() (the write position): with asynchronous commit the write
+# position can still be short of our own commit record, and a token short of it would not be a promise.
+_LSN_SQL = "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
 
 
 class PrimaryUnavailableError(DatabaseUnavailableError):
@@ -63,7 +65,11 @@ class Database:
             Pool(settings.primary_url, limits, role="primary", name="primary"), connect_timeout=timeout
         )
         self.replicas = [
-            ServerMonitor(Pool(url, limits, role="replica", name=f"replica-{i}"), connect_timeout=timeout)
+            ServerMonitor(
+                Pool(url, limits, role="replica", name=f"replica-{i}"),
+                connect_timeout=timeout,
+                primary_history=self.primary.history,
+            )
             for i, url in enumerate(settings.DB_REPLICA_URLS, start=1)
         ]
         self._next = 0

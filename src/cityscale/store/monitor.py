@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import asyncpg
@@ -36,6 +37,28 @@ _REPLICA_SQL = """
 """
 
 
+class LsnHistory:
+    """When the primary reached which WAL position: turns a replica's position into seconds behind."""
+
+    def __init__(self, horizon_samples: int = 3000) -> None:
+        self._samples: deque[tuple[float, int]] = deque(maxlen=horizon_samples)
+
+    def record(self, lsn: int) -> None:
+        if not self._samples or lsn > self._samples[-1][1]:
+            self._samples.append((time.monotonic(), lsn))
+
+    def seconds_behind(self, lsn: int) -> float | None:
+        """How long ago the primary first passed `lsn` (0 when `lsn` is current); None without samples."""
+        if not self._samples:
+            return None
+        if lsn >= self._samples[-1][1]:
+            return 0.0
+        for at, primary_lsn in self._samples:
+            if primary_lsn > lsn:
+                return time.monotonic() - at
+        return 0.0
+
+
 @dataclass
 class ServerState:
     healthy: bool = False
@@ -47,8 +70,18 @@ class ServerState:
 
 
 class ServerMonitor:
-    def __init__(self, pool: Pool, *, connect_timeout: float, interval: float = POLL_INTERVAL) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        connect_timeout: float,
+        interval: float = POLL_INTERVAL,
+        primary_history: LsnHistory | None = None,
+    ) -> None:
         self.pool = pool
+        # The primary records its history; a replica measures its lag against the primary's.
+        self.history = LsnHistory()
+        self.primary_history = primary_history
         self.connect_timeout = connect_timeout
         self.interval = interval
         self.state = ServerState()
@@ -106,6 +139,13 @@ class ServerMonitor:
             # A promoted replica or a demoted primary: not what this pool is for.
             self._failed("in recovery" if in_recovery else "not in recovery (promoted?)")
             return
+        if self.pool.role == "primary":
+            self.history.record(int(lsn))
+        elif self.primary_history is not None:
+            # The replay timestamp is NULL until a transaction is replayed, and says nothing while the
+            # primary is idle; the primary's own history of positions covers both cases.
+            behind = self.primary_history.seconds_behind(int(lsn))
+            lag = max(float(lag), behind or 0.0)
         self.state = ServerState(True, int(lsn), float(lag), bool(in_recovery), time.monotonic(), "ok")
         self.breaker.succeeded()
 

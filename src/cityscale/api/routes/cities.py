@@ -44,7 +44,8 @@ class CityRoutes:
 
     def _respond(self, request: Request, lookup: Lookup, headers: dict[str, str] | None = None) -> Response:
         entry = lookup.entry
-        extra = {**(headers or {}), **(stale_headers(entry) if lookup.stale else {})}
+        # X-Cache says where the bytes came from (l1, redis, db, stale): the first thing to look at at 3 a.m.
+        extra = {**(headers or {}), "X-Cache": lookup.source, **(stale_headers(entry) if lookup.stale else {})}
         return json_response(request, entry.body, etag=entry.etag, headers=extra)
 
     async def list_cities(self, request: Request) -> Response:
