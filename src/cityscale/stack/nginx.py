@@ -186,10 +186,18 @@ class NginxServer(ManagedProcess):
         while time.monotonic() < deadline:
             if not self.running():
                 raise StartupError(f"nginx exited; its error log ({self.error_log}) ends with:\n{tail(self.error_log)}")
-            if self.healthy():
+            if self._owns_pid_file() and self.healthy():
                 return
             time.sleep(0.05)
         raise StartupError(f"nginx on port {self.port} not ready after {timeout:g} s")
+
+    def _owns_pid_file(self) -> bool:
+        # nginx writes its pid file only once it has bound its ports: proof that the status page that
+        # answers is this nginx's, not another one's on the same port.
+        try:
+            return int(Path(self.params.pid_path).read_text().strip()) == self.pid
+        except (OSError, ValueError):
+            return False
 
     def healthy(self, timeout: float = 1) -> bool:
         """nginx answers its internal status page (the public port depends on the instances behind it)."""
