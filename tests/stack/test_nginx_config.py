@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_native_config_passes_nginx_t(prefix: Path, rate_limit_enabled: bool) ->
 def test_compose_config_passes_nginx_t_and_resolves_by_name(prefix: Path, rate_limit_enabled: bool) -> None:
     text = write_and_check(prefix, compose_for_test(prefix, rate_limit_enabled=rate_limit_enabled))
     assert "resolver 127.0.0.11 valid=5s ipv6=off;" in text
-    assert 'set $cityscale_api "api:8000";' in text
+    assert 'set $cityscale_api "api:3000";' in text
     assert "proxy_pass http://$cityscale_api;" in text
     assert "upstream cityscale_api" not in text  # nginx 1.22 would resolve an upstream block once, at start
     assert "access_log /dev/stdout cityscale_json;" in text
@@ -83,7 +84,14 @@ def test_both_variants_share_the_edge_policies(prefix: Path, variant: str) -> No
         assert directive in text
     assert "location = /metrics {\n            # Instance metrics" in text
     assert "stub_status;" in text
-    assert "daemon off;" in text
+    assert ("daemon off;" in text) is (variant == "native")
+
+
+def test_daemon_off_twice_is_rejected_so_the_compose_variant_leaves_it_out(prefix: Path) -> None:
+    conf = prefix / "nginx.conf"
+    conf.write_text(render(native(prefix)))
+    with pytest.raises(NginxConfigError, match='"daemon" directive is duplicate'):
+        check_config(conf, prefix=prefix, global_directives="daemon off;")
 
 
 def test_a_value_nginx_rejects_is_reported_with_nginx_own_words(prefix: Path) -> None:
@@ -98,3 +106,16 @@ def test_params_need_exactly_one_way_to_find_the_instances(prefix: Path) -> None
         native(prefix, upstream_servers=())
     with pytest.raises(ValueError, match="needs dynamic_upstream"):
         dataclasses.replace(NginxParams.compose(), dynamic_upstream=None)
+
+
+def test_the_committed_compose_file_is_the_template_rendered(prefix: Path) -> None:
+    committed = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "compose.conf"
+    assert committed.read_text() == render(NginxParams.compose()), (
+        "deploy/nginx/compose.conf is stale; regenerate it: "
+        "uv run python -m cityscale.stack.nginx --compose > deploy/nginx/compose.conf"
+    )
+    # And nginx accepts it as the official image runs it (with -g 'daemon off;'), paths moved into our prefix.
+    tested = prefix / "compose.conf"
+    text = committed.read_text().replace("pid /tmp/nginx.pid;", f"pid {prefix}/nginx.pid;")
+    tested.write_text(re.sub(r"(_temp_path\s+)/tmp/", rf"\g<1>{prefix}/temp/", text))
+    check_config(tested, prefix=prefix, global_directives="daemon off;")

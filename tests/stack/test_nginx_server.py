@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -89,6 +91,16 @@ def nginx_in_front(*backends: Backend, **overrides: object) -> Iterator[NginxSer
         remove(prefix)
 
 
+def wait_for_lines(path: Path, count: int, timeout: float = 5) -> list[str]:
+    """nginx writes a request's log line just after its response: wait for it rather than race it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines()
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def backends() -> Iterator[tuple[Backend, Backend]]:
     with running_backend(Backend(answers=False)) as dropper, running_backend(Backend(answers=True)) as healthy:
@@ -121,7 +133,7 @@ def test_request_id_and_client_address_reach_the_instance(backends: tuple[Backen
     with nginx_in_front(healthy) as nginx:
         given = httpx.get(f"{nginx.url}/x", headers={"X-Request-ID": "abc-123"}).json()["headers"]
         generated = httpx.get(f"{nginx.url}/x").json()["headers"]
-        log_lines = nginx.access_log.read_text().splitlines()
+        log_lines = wait_for_lines(nginx.access_log, 2)
     assert given["X-Request-ID"] == "abc-123"
     assert len(generated["X-Request-ID"]) == 32  # nginx's $request_id: 32 hex digits
     assert given["X-Real-IP"] == "127.0.0.1"

@@ -7,11 +7,15 @@ One template (`nginx.conf.j2`) serves both deployments:
 - Docker Compose: `NginxParams.compose(...)`, the instances found by service name through Docker's
   resolver (127.0.0.11) at request time, logs on stdout/stderr.
 
-Every rendered file must pass `nginx -t` (`check_config`); the tests check both variants.
+Every rendered file must pass `nginx -t` (`check_config`); the tests check both variants. The Compose
+variant is committed as deploy/nginx/compose.conf; regenerate it with
+
+    uv run python -m cityscale.stack.nginx --compose > deploy/nginx/compose.conf
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import time
 import urllib.request
@@ -54,6 +58,7 @@ class NginxParams:
     rate_limit_enabled: bool = False
     rate_limit_per_second: int = 100
     rate_limit_burst: int = 200
+    foreground: bool = True  # `daemon off;` in the file (the nginx image passes it with -g instead)
 
     def __post_init__(self) -> None:
         if bool(self.resolver) == bool(self.upstream_servers):
@@ -90,7 +95,7 @@ class NginxParams:
         cls,
         *,
         api_service: str = "api",
-        api_port: int = 8000,
+        api_port: int = 3000,
         port: int = 8080,
         status_port: int = 8081,
         rate_limit_enabled: bool = False,
@@ -110,6 +115,7 @@ class NginxParams:
             resolver="127.0.0.11",
             dynamic_upstream=f"{api_service}:{api_port}",
             status_allow=("127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+            foreground=False,  # the official image's command is `nginx -g 'daemon off;'`; twice is an error
             rate_limit_enabled=rate_limit_enabled,
         )
 
@@ -131,9 +137,14 @@ def nginx_binary() -> Path:
     return require_binary("nginx", "nginx")
 
 
-def check_config(conf_path: Path, *, prefix: Path | None = None) -> None:
-    """Run `nginx -t` on a file; raise `NginxConfigError` with nginx's message when it is rejected."""
+def check_config(conf_path: Path, *, prefix: Path | None = None, global_directives: str | None = None) -> None:
+    """Run `nginx -t` on a file; raise `NginxConfigError` with nginx's message when it is rejected.
+
+    `global_directives` is what a launcher passes with `-g` (the nginx image: "daemon off;").
+    """
     argv = [str(nginx_binary()), "-t", "-q", "-c", str(conf_path)]
+    if global_directives:
+        argv += ["-g", global_directives]
     if prefix is not None:
         # -e: errors before the configuration is read go to our prefix, not /var/log/nginx.
         argv += ["-p", str(prefix), "-e", str(prefix / "logs" / "error.log")]
@@ -210,3 +221,22 @@ def status_page_answers(url: str, *, timeout: float = 1) -> bool:
             return bool(response.status == 200 and b"Active connections" in response.read())
     except OSError:
         return False
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the Compose variant of the configuration (`python -m cityscale.stack.nginx --compose`)."""
+    parser = argparse.ArgumentParser(description="Render cityscale's nginx configuration for Docker Compose.")
+    parser.add_argument("--compose", action="store_true", required=True, help="the Compose variant")
+    parser.add_argument("--api-service", default="api", help="the API's Compose service name [api]")
+    parser.add_argument("--api-port", type=int, default=3000, help="the port the API listens on [3000]")
+    parser.add_argument("--port", type=int, default=8080, help="nginx's public port in the container [8080]")
+    parser.add_argument("--status-port", type=int, default=8081, help="the stub_status port [8081]")
+    args = parser.parse_args(argv)
+    params = NginxParams.compose(
+        api_service=args.api_service, api_port=args.api_port, port=args.port, status_port=args.status_port
+    )
+    print(render(params), end="")
+
+
+if __name__ == "__main__":
+    main()
