@@ -145,6 +145,8 @@ def test_ctrl_c_stops_every_child(running: UpProcess) -> None:
     assert not is_locked(running.data_dir)
     assert not (running.data_dir / "state.json").exists()
     assert "stopped; every part is down" in running.output()
+    status = running.status_json()
+    assert (status["running"], status["exit_code"]) == (False, 1)
 
 
 def test_a_restart_on_the_same_data_dir_keeps_the_data(data_dir: Path) -> None:
@@ -172,6 +174,29 @@ def test_a_restart_on_the_same_data_dir_keeps_the_data(data_dir: Path) -> None:
         assert second.stop(signal.SIGINT) == 0
     finally:
         second.kill_leftovers()
+
+
+def test_an_up_killed_with_sigkill_blocks_nothing_and_leaves_no_orphans(data_dir: Path) -> None:
+    first = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        left_behind = [p for p in first.every_process() if p.pid != first.state.owner_pid]
+        first.stop(signal.SIGKILL)  # no clean-up at all: its servers keep running, its lock file stays
+    except BaseException:
+        first.kill_leftovers()
+        raise
+    assert (data_dir / "up.lock").exists()
+    assert any(_still_running(p) for p in left_behind)
+
+    second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        assert "left running by a previous `up`" in second.output()
+        assert httpx.get(f"{second.url}/api/cities/1", timeout=10).status_code == 200
+        processes = second.every_process()
+        assert second.stop(signal.SIGINT) == 0
+    finally:
+        second.kill_leftovers()
+    alive = [p for p in [*left_behind, *processes] if _still_running(p)]
+    assert alive == [], f"left running: {[(p.pid, p.name()) for p in alive]}"
 
 
 def test_a_taken_port_is_named_before_anything_starts(data_dir: Path) -> None:

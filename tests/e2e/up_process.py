@@ -41,7 +41,6 @@ class UpProcess:
 
     def start(self, *, timeout: float = 180) -> UpProcess:
         """Start `up` and wait until it has written its state (everything is ready then)."""
-        StackState.remove(self.data_dir)  # a previous run's is removed on its stop anyway
         with self.stderr_path.open("ab") as stderr:
             self.process = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + timeout

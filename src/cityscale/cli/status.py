@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -37,4 +38,6 @@ def command(data_dir: Path | None, as_json: bool) -> None:
             pid = str(part.pid) if part.pid is not None else "-"
             click.echo(f"{part.name:<12} {pid:>8} {part.port:>6}  {'yes' if part.healthy else 'NO':<8} {part.detail}")
     if not status.healthy:
-        raise click.exceptions.Exit(1)
+        # sys.exit, not click's Exit: `cityscale.cli.main` runs click with standalone_mode=False, where
+        # an Exit's code is returned to it and dropped.
+        sys.exit(1)

@@ -80,7 +80,7 @@ def command(
     from cityscale.stack.nginx import NginxConfigError
     from cityscale.stack.process import StartupError
     from cityscale.stack.state import StackBusyError
-    from cityscale.stack.supervisor import Stack
+    from cityscale.stack.supervisor import Stack, StackError
     from cityscale.stack.topology import PortConflictError, Topology, default_stack_dir
 
     if nginx_workers != "auto" and not (nginx_workers.isdigit() and 1 <= int(nginx_workers) <= 64):
@@ -97,7 +97,7 @@ def command(
     )
     try:
         Stack(topology).run(on_ready=_print_ready)
-    except (StackBusyError, PortConflictError, StartupError, NginxConfigError) as exc:
+    except (StackBusyError, PortConflictError, StartupError, NginxConfigError, StackError) as exc:
         # One line; a component's log tail stays in its log file, whose path the line names.
         raise CliError(str(exc).splitlines()[0].rstrip(":")) from None
     click.echo("cityscale: stopped; every part is down", err=True)

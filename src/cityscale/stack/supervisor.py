@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
+import asyncpg
 import psutil
 
 from cityscale.stack.api_instance import ApiInstance
@@ -36,10 +37,16 @@ from cityscale.stack.topology import Topology, load_saved_ports, plan_ports
 
 MAX_RESTARTS = 5  # per API instance and per `up`: a crash loop is reported, not hidden
 WATCH_INTERVAL = 0.5
+# Ctrl-C, `kill`, and the terminal closing: each stops the stack cleanly rather than orphaning it.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not be brought up; the message says which and where its log is."""
 
 
 class Shutdown(Exception):
-    """SIGTERM or SIGINT arrived: stop everything."""
+    """A stop signal (SIGINT, SIGTERM, SIGHUP) arrived: stop everything."""
 
 
 def _say(message: str) -> None:
@@ -145,7 +152,13 @@ class Stack:
         self._started_clusters.append(primary)
         primary.start()
         url = primary.url(DATABASE_NAME)
-        asyncio.run(self._prepare_database(url))
+        try:
+            asyncio.run(self._prepare_database(url))
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StackError(
+                f"cannot create, migrate or seed the database on the primary (port {primary.port}): "
+                f"{type(exc).__name__}: {exc}; its log: {primary.log_file}"
+            ) from exc
 
     async def _prepare_database(self, url: str) -> None:
         from cityscale.cli.seed import seed_database
@@ -283,19 +296,31 @@ class Stack:
             cluster.stop()
 
     def _clean_up_leftovers(self) -> None:
-        """Stop processes a previous owner recorded but left running (it was SIGKILLed): no orphans."""
-        stale = StackState.load(self.topology.data_dir)
+        """Stop what a previous owner left running (it was SIGKILLed): no orphans, no port held twice.
+
+        We hold the lock, so any server still running from this data dir is such a leftover. The API
+        instances, Redis and nginx are found through the stale state file; PostgreSQL through its own
+        pid file, even without one.
+        """
+        data_dir = self.topology.data_dir
+        clusters = [PostgresCluster(path.parent) for path in sorted(data_dir.glob("*/cluster.json"))]
+        for cluster in clusters:
+            if cluster.exists and cluster.is_running():
+                # Stopped (fast: a clean checkpoint) and started again below, on the port planned now.
+                self.say(f"stopping {cluster.base.name} left running by a previous `up`")
+                cluster.stop()
+        stale = StackState.load(data_dir)
         if stale is None:
             return
         for component in stale.components.values():
             if component.kind == "postgres" or component.pid is None:
-                continue  # PostgreSQL clusters are reused as they are; `start()` finds them running
+                continue
             # Each component led a process group of its own; its workers may outlive the leader.
             group = _process_group(component.pid, not_before=component.started)
             if group:
                 self.say(f"stopping {component.name} (pid {component.pid}) left running by a previous `up`")
                 _stop_all(group)
-        StackState.remove(self.topology.data_dir)
+        StackState.remove(data_dir)
 
 
 def _component(name: str, kind: str, process: ManagedProcess, port: int, *, log: Path | None = None) -> Component:
@@ -338,7 +363,7 @@ def _raise_shutdown(_signum: int, _frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def _signals_raise_shutdown() -> Iterator[None]:
-    previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, _raise_shutdown) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -348,7 +373,7 @@ def _signals_raise_shutdown() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _signals_ignored() -> Iterator[None]:
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
