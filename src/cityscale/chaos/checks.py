@@ -45,6 +45,7 @@ class PhaseStats:
     p99_ms: float = 0.0
     max_ms: float = 0.0
     error_statuses: dict[str, int] = field(default_factory=dict)
+    error_examples: list[str] = field(default_factory=list)  # the first few error answers, for diagnosis
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ def phase_stats(records: list[RequestRecord]) -> PhaseStats:
         if error:
             label = f"{record.kind} {record.status or 'no answer'}"
             stats.error_statuses[label] = stats.error_statuses.get(label, 0) + 1
+            if len(stats.error_examples) < 3:
+                stats.error_examples.append(f"{record.kind} {record.path} -> {record.status}: {record.detail}")
     stats.p50_ms = round(percentile(latencies, 0.50) * 1000, 1)
     stats.p99_ms = round(percentile(latencies, 0.99) * 1000, 1)
     stats.max_ms = round(max(latencies, default=0.0) * 1000, 1)

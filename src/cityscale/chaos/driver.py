@@ -40,6 +40,7 @@ class RequestRecord:
     value: int | None = None
     retry_after: str | None = None
     cache: str = ""
+    detail: str = ""  # an error answer's body (problem+json title/detail), for the report
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,10 @@ class OpenLoopDriver:
                 response = await client.patch(path, json={"population": value}, headers=headers)
                 record.status = response.status_code
                 record.retry_after = response.headers.get("retry-after")
-            except httpx.HTTPError:
-                pass
+                if response.status_code != 200:
+                    record.detail = response.text[:200]
+            except httpx.HTTPError as exc:
+                record.detail = type(exc).__name__
             finally:
                 record.latency = time.monotonic() - due
                 self._busy_keys.discard(key)
@@ -169,7 +172,9 @@ class OpenLoopDriver:
             record.status = response.status_code
             record.cache = response.headers.get("x-cache", "")
             record.retry_after = response.headers.get("retry-after")
-        except httpx.HTTPError:
-            pass
+            if response.status_code not in (200, 304):
+                record.detail = response.text[:200]
+        except httpx.HTTPError as exc:
+            record.detail = type(exc).__name__
         record.latency = time.monotonic() - due
         self.records.append(record)

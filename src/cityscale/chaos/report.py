@@ -93,6 +93,8 @@ def _scenario_markdown(result: ScenarioResult) -> list[str]:
             f"| {name} | {s.reads} | {s.read_errors} | {s.writes} | {s.write_errors} | {s.p50_ms} | {s.p99_ms} "
             f"| {s.max_ms} | {errors} |"
         )
+    examples = [e for name in PHASES for e in result.phases[name].error_examples]
+    lines += [f"\nError example: `{example}`" for example in examples[:4]]
     lines += [f"\nNote: {note}" for note in result.notes]
     lines.append("")
     return lines

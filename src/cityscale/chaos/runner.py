@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from cityscale.chaos.checks import Check, PhaseStats, Window, load_checks, phase_stats, split
-from cityscale.chaos.consistency import durability_checks, staleness_check
+from cityscale.chaos.consistency import durability_checks, staleness_checks
 from cityscale.chaos.driver import LoadDriver, LoadPlan, OpenLoopDriver, RequestRecord
 from cityscale.chaos.scenarios import FaultContext, Scenario
 from cityscale.chaos.target import StackTarget
@@ -172,7 +172,7 @@ async def run_one(
         if recovery is not None:
             durable, primary = await durability_checks(target, list(driver.records))
             checks += durable
-            checks.append(await staleness_check(target, list(driver.records), primary, scenario.staleness_bound))
+            checks += await staleness_checks(target, list(driver.records), primary, scenario.staleness_bound)
     finally:
         driver.resume_writes()
     return ScenarioResult(
