@@ -115,11 +115,12 @@ async def run(
         await asyncio.sleep(config.warmup)
         order = itertools.cycle(scenarios) if config.duration else iter(scenarios)
         for number, scenario in enumerate(order):
-            if config.duration is not None and time.monotonic() - started >= config.duration:
-                break
+            slot = time.monotonic()
             if config.interval is not None:
-                slot = started + config.warmup + number * config.interval
-                await asyncio.sleep(max(0.0, slot - time.monotonic()))
+                slot = max(slot, started + config.warmup + number * config.interval)
+            if config.duration is not None and slot - started >= config.duration:
+                break  # the next fault would start after the soak's end
+            await asyncio.sleep(slot - time.monotonic())
             say(f"scenario {scenario.name}: {scenario.action}")
             result = await run_one(target, scenario, config, driver, context)
             results.append(result)
