@@ -16,8 +16,8 @@ from starlette.routing import Route
 from cityscale.observability.multiprocess import MULTIPROC_ENV
 
 
-def metrics_route(state: Collector) -> Route:
-    """The route, exporting the hot-path families plus `state` (this process's scrape-time collector).
+def metrics_route(*collectors: Collector) -> Route:
+    """The route, exporting the process-wide families plus `collectors` (this app's scrape-time state).
 
     With several worker processes (`PROMETHEUS_MULTIPROC_DIR` set by `cityscale serve --workers N`),
     the hot-path families are summed over every worker's files; the scrape-time state of one worker
@@ -29,7 +29,8 @@ def metrics_route(state: Collector) -> Route:
     else:
         registry = CollectorRegistry()
         registry.register(_Forward(REGISTRY))  # the module-level families plus process_* and python_*
-        registry.register(state)
+        for collector in collectors:
+            registry.register(collector)
 
     async def metrics(_request: Request) -> Response:
         return Response(

@@ -2,8 +2,8 @@
 
 State that already exists as plain attributes (pool sizes, cache counters, replica health, breakers)
 is not duplicated here: `collector.py` reads it at scrape time, so the hot path pays nothing for it.
-What is defined here is what only the hot path can see: request latency, in-flight requests, pool
-acquire time, acquire timeouts and query errors.
+What is defined here is what only the database hot path can see: pool acquire time, acquire timeouts
+and query errors. Request latency and in-flight requests are in `red.py`.
 
 Labels are bounded by construction: route templates (never raw paths), a fixed set of methods and
 status classes, pool names taken from the configuration, error classes from a closed set or the
@@ -12,26 +12,13 @@ two-character SQLSTATE class.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 # 1 ms to 5 s: fine enough below 100 ms (a cache hit is ~1 ms, a DB read a few ms) and up to the
 # statement timeout's order, so p99 over a 250 ms SLO is resolvable.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Acquiring an idle connection takes microseconds; waiting for a busy pool takes up to DB_ACQUIRE_TIMEOUT.
 ACQUIRE_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-HTTP_REQUEST_DURATION = Histogram(
-    "cityscale_http_request_duration_seconds",
-    "Time from receiving a request to finishing its response, by route template, method and status class. "
-    'Its _count is the request rate; status_class="5xx" the errors.',
-    ["route", "method", "status_class"],
-    buckets=LATENCY_BUCKETS,
-)
-HTTP_REQUESTS_IN_FLIGHT = Gauge(
-    "cityscale_http_requests_in_flight",
-    "Requests being served right now.",
-    multiprocess_mode="livesum",
-)
 
 DB_POOL_ACQUIRE_SECONDS = Histogram(
     "cityscale_db_pool_acquire_seconds",

@@ -2,19 +2,17 @@
 
 The route template comes from `scope["route"]`, which Starlette's router sets on the shared scope
 when it matches, so nothing is matched twice. Unmatched paths are counted under one `unmatched`
-label, and unusual methods under `other`, so a scanner cannot grow the label set. Label children
-are cached per (route, method, status class): after warm-up a request costs one dict lookup, one
-histogram observation and a gauge inc/dec.
+label, and unusual methods under `other`, so a scanner cannot grow the label set. What is recorded
+where is `red.py`'s business.
 """
 
 from __future__ import annotations
 
 import time
 
-from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cityscale.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS_IN_FLIGHT
+from cityscale.observability.red import RedRecorder
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"
@@ -33,11 +31,11 @@ def route_template(scope: Scope) -> str:
 
 
 class MetricsMiddleware:
-    """Observes every HTTP request's duration by route template, method and status class."""
+    """Records every HTTP request's duration by route template, method and status class."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, recorder: RedRecorder) -> None:
         self.app = app
-        self._children: dict[tuple[str, str, str], Histogram] = {}
+        self.recorder = recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,20 +50,10 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        HTTP_REQUESTS_IN_FLIGHT.inc()
+        self.recorder.started()
         try:
             await self.app(scope, receive, send_observed)
-        except Exception:
-            status = status or 500  # only reached if an inner layer re-raised after answering
-            raise
         finally:
-            HTTP_REQUESTS_IN_FLIGHT.dec()
-            self._child(route_template(scope), scope["method"], status).observe(time.perf_counter() - started)
-
-    def _child(self, route: str, method: str, status: int) -> Histogram:
-        # The key uses the normalised method too, so odd methods cannot grow this dict either.
-        key = (route, method if method in KNOWN_METHODS else "other", status_class(status))
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = HTTP_REQUEST_DURATION.labels(*key)
-        return child
+            method = scope["method"]
+            key = (route_template(scope), method if method in KNOWN_METHODS else "other", status_class(status))
+            self.recorder.finished(key, time.perf_counter() - started)
