@@ -61,9 +61,10 @@ class Context:
     def display(self, local: Path) -> str:
         """A local path as the checked system names it (`/etc/...`, not `/tmp/fixture/etc/...`)."""
         try:
-            return "/" + str(local.relative_to(self.root)).lstrip("/").removeprefix(".")
+            relative = str(local.relative_to(self.root))
         except ValueError:
             return str(local)
+        return "/" if relative == "." else "/" + relative
 
     def read_text(self, absolute: str | PurePosixPath) -> str | None:
         try:
@@ -154,6 +155,24 @@ class Context:
             layers.append((where, self.compose.service_environment(self.compose.api_service, lookup)))
         layers.append(("environment", self.environ))
         return ServiceEnv(layers)
+
+    def reachable_address(self, host: str, port: int) -> tuple[str, int, str | None] | str:
+        """Where the doctor reaches `host:port` from here, with a note when translated; or why it cannot.
+
+        Outside a container a compose service name does not resolve: use the port the service publishes.
+        """
+        compose = self.compose
+        if compose is None or host not in compose.services or self.container_marker():
+            return host, port, None
+        for published in compose.published_ports():
+            if published.service == host and published.container_port == port and published.host_port:
+                where = f"127.0.0.1:{published.host_port}"
+                note = f"{host}:{port} is compose service {host!r}, reached at its published port {where}"
+                return "127.0.0.1", published.host_port, note
+        return (
+            f"{host!r} is a compose service name, reachable only inside the compose network, and it publishes no port "
+            f"for {port}: run the doctor inside the api container (docker compose exec api cityscale doctor)"
+        )
 
     @cached_property
     def stack_ports(self) -> tuple[int, ...]:

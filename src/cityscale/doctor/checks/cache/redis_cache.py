@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -20,6 +20,14 @@ def redis_cache(ctx: Context) -> Outcome:  # noqa: PLR0911 - one return per fail
     url = ctx.service_env.get("REDIS_URL")
     if not url:
         return skip("no Redis configured (REDIS_URL is empty): the API reads from the database only")
+    parts = urlsplit(url)
+    reached = ctx.reachable_address(parts.hostname or "", parts.port or 6379)
+    if isinstance(reached, str):
+        return skip(reached)
+    host, port, note = reached
+    if note is not None:
+        netloc = parts.netloc.rpartition("@")[0]
+        url = urlunsplit(parts._replace(netloc=f"{netloc}@{host}:{port}" if netloc else f"{host}:{port}"))
     parts = urlsplit(url)
     shown = f"{parts.hostname}:{parts.port or 6379}"
     # redis-py's defaults retry 10 times with 5 s timeouts (59 s against a blackhole): no retries here

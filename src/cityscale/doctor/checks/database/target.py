@@ -47,25 +47,15 @@ def replica_targets(ctx: Context) -> list[Target | str]:
 def _target(ctx: Context, url: str) -> Target | str:
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 5432
-    compose = ctx.compose
-    if compose is not None and host in compose.services and not ctx.container_marker():
-        for published in compose.published_ports():
-            if published.service == host and published.container_port == port and published.host_port:
-                userinfo = parts.netloc.rpartition("@")[0]
-                netloc = (
-                    f"{userinfo}@127.0.0.1:{published.host_port}" if userinfo else f"127.0.0.1:{published.host_port}"
-                )
-                translated = urlunsplit(parts._replace(netloc=netloc))
-                note = (
-                    f"{host}:{port} is compose service {host!r}; "
-                    f"reached through its published port 127.0.0.1:{published.host_port}"
-                )
-                return Target(translated, f"127.0.0.1:{published.host_port}{parts.path}", note)
-        return (
-            f"{host!r} is a compose service name, reachable only inside the compose network and it publishes no port "
-            f"for {port}: run the doctor inside the api container (docker compose exec api cityscale doctor)"
-        )
-    return Target(url, f"{host}:{port}{parts.path}", None)
+    reached = ctx.reachable_address(host, port)
+    if isinstance(reached, str):
+        return reached
+    new_host, new_port, note = reached
+    if note is None:
+        return Target(url, f"{host}:{port}{parts.path}", None)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{new_host}:{new_port}" if userinfo else f"{new_host}:{new_port}"
+    return Target(urlunsplit(parts._replace(netloc=netloc)), f"{new_host}:{new_port}{parts.path}", note)
 
 
 async def connect(target: Target) -> asyncpg.Connection:
