@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from cityscale.doctor.paths import is_file
+
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 DATABASE_SERVICE_NAMES = frozenset({"db", "database", "postgres", "postgresql", "pg", "primary"})
 _VARIABLE = re.compile(
@@ -119,7 +121,7 @@ class ComposeFile:
 
 def find_compose_file(directory: Path) -> Path | None:
     for name in COMPOSE_NAMES:
-        if (directory / name).is_file():
+        if is_file(directory / name):
             return directory / name
     return None
 

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from cityscale.doctor.compose import ComposeFile, find_compose_file, load_compose
+from cityscale.doctor.paths import exists, is_file
 from cityscale.doctor.service_env import ServiceEnv, read_dotenv
 
 # The ports the stack listens on (DESIGN.md: API 3000, nginx 8080 and 80, PostgreSQL, Redis).
@@ -99,7 +100,7 @@ class Context:
     def container_marker(self) -> str | None:
         """The file that says this system is a container (systemd's order: podman, then Docker)."""
         for marker in ("/run/.containerenv", "/.dockerenv"):
-            if self.path(marker).exists():
+            if exists(self.path(marker)):
                 return marker
         if self.environ.get("KUBERNETES_SERVICE_HOST"):
             return "KUBERNETES_SERVICE_HOST"
@@ -112,7 +113,7 @@ class Context:
             if not entry:
                 continue
             candidate = self.path(PurePosixPath(entry) / name)
-            if candidate.is_file() and os.access(candidate, os.X_OK) and candidate not in found:
+            if is_file(candidate) and os.access(candidate, os.X_OK) and candidate not in found:
                 found.append(candidate)
         return found
 

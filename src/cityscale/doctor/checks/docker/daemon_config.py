@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cityscale.doctor.context import Context
 from cityscale.doctor.daemon_keys import ENGINE_VERSIONS, nearest_known_version
+from cityscale.doctor.paths import is_file
 
 SYSTEM_FILE = "/etc/docker/daemon.json"
 
@@ -33,7 +34,7 @@ class DaemonJson:
 
 def daemon_json_files(ctx: Context) -> list[DaemonJson]:
     paths = [ctx.path(SYSTEM_FILE)] + [ctx.path(u.home / ".config/docker/daemon.json") for u in ctx.users]
-    return [_load(ctx, p) for p in dict.fromkeys(paths) if p.is_file()]
+    return [_load(ctx, p) for p in dict.fromkeys(paths) if is_file(p)]
 
 
 def _load(ctx: Context, path: Path) -> DaemonJson:

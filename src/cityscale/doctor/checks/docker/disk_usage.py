@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from cityscale.doctor.context import Context
+from cityscale.doctor.paths import is_dir
 from cityscale.doctor.registry import check
 from cityscale.doctor.report import Layer, Outcome, fail, ok, skip, warn
 
@@ -26,7 +27,7 @@ GIB = 1024**3
 @check("docker.disk-usage", Layer.DOCKER, "the disk is not filled by Docker's build cache", timeout=15)
 def disk_usage(ctx: Context) -> Outcome:
     root = ctx.path(DATA_ROOT)
-    if not root.is_dir():
+    if not is_dir(root):
         return skip(f"no {DATA_ROOT} (Docker Engine has never run here)")
     cache_bytes, complete = _tree_size([root / d for d in BUILD_CACHE_DIRS])
     usage = shutil.disk_usage(root)

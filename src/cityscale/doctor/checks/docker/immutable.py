@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cityscale.doctor.context import Context
 from cityscale.doctor.fileattrs import AttributesUnknown, read_attributes
+from cityscale.doctor.paths import exists
 from cityscale.doctor.registry import check
 from cityscale.doctor.report import Layer, Outcome, fail, ok
 
@@ -28,7 +29,7 @@ def config_immutable(ctx: Context) -> Outcome:
     candidates += sorted(drop_ins.glob("*.conf"))
     locked, unknown, checked = [], [], 0
     for path in dict.fromkeys(candidates):
-        if not path.exists():
+        if not exists(path):
             continue
         checked += 1
         try:

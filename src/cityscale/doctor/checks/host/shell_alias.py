@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from cityscale.doctor.context import Context, User
+from cityscale.doctor.paths import is_file
 from cityscale.doctor.registry import check
 from cityscale.doctor.report import FileEdit, Layer, Outcome, fail, ok
 
@@ -86,7 +87,7 @@ def _start_files(ctx: Context) -> list[_Start]:
 
 
 def _scan(ctx: Context, path: Path, home: PurePosixPath | None, shadows: list[Shadow], seen: set[Path]) -> None:
-    if path in seen or len(seen) >= MAX_FILES or not path.is_file():
+    if path in seen or len(seen) >= MAX_FILES or not is_file(path):
         return
     seen.add(path)
     try:
