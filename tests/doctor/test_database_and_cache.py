@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -173,3 +174,32 @@ def test_redis_stopped(world: World) -> None:
 
 def test_redis_not_configured_skips(world: World) -> None:
     assert world.check("cache.redis").status is Status.SKIP
+
+
+def test_api_ready_and_unready(world: World, pg: PostgresCluster, database_url: str, tmp_path: Path) -> None:
+    """A real API instance: ready with its database; 503 (and which dependency) without one."""
+    from tests.support.servers import api_instance
+
+    with api_instance({"DATABASE_URL": database_url, "LOG_LEVEL": "warning"}, tmp_path) as instance:
+        world.write("/compose.yaml", f"services:\n  api:\n    image: cityscale\n    ports: ['{instance.port}:3000']\n")
+        finding = world.check("stack.api-ready")
+    assert finding.status is Status.OK
+    assert any(e.startswith("primary:") for e in finding.outcome.evidence)
+    with api_instance({"DATABASE_URL": database_url, "LOG_LEVEL": "warning"}, tmp_path) as instance:
+        asyncio.run(_lock_out(pg, database_url))  # the database refuses the API from now on
+        world.write("/compose.yaml", f"services:\n  api:\n    image: cityscale\n    ports: ['{instance.port}:3000']\n")
+        finding = world.check("stack.api-ready")
+    assert finding.status is Status.FAIL
+    assert finding.outcome.summary.endswith("it cannot serve")
+    world.write("/compose.yaml", f"services:\n  api:\n    image: cityscale\n    ports: ['{free_port()}:3000']\n")
+    assert world.check("stack.api-ready").status is Status.SKIP
+
+
+async def _lock_out(pg: PostgresCluster, database_url: str) -> None:
+    name = urlsplit(database_url).path.lstrip("/")
+    conn = await asyncpg.connect(pg.url("postgres"))
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+    finally:
+        await conn.close()
