@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -173,6 +174,10 @@ class Stack:
 
     def _start_replica(self, number: int, replica: PostgresCluster, port: int) -> None:
         if not replica.exists:
+            if replica.base.exists():
+                # A copy interrupted earlier (Ctrl-C during pg_basebackup): a replica is only ever a copy.
+                self.say(f"removing the incomplete replica-{number} in {replica.base}")
+                shutil.rmtree(replica.base)
             self.say(f"creating replica-{number} with pg_basebackup from the primary (first run only)")
             replica.create_replica_of(self.primary, port=port)
         else:
