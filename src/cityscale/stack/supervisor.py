@@ -85,8 +85,8 @@ class Stack:
 
     # -- the whole run -------------------------------------------------------------------------
 
-    def run(self, on_ready: Callable[[Stack], None] | None = None, *, until: Callable[[], bool] | None = None) -> None:
-        """Start everything, call `on_ready`, watch until SIGINT/SIGTERM (or `until()`), then stop everything."""
+    def run(self, on_ready: Callable[[Stack], None] | None = None) -> None:
+        """Start everything, call `on_ready`, watch until a stop signal, then stop everything."""
         data_dir = self.topology.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         data_dir.chmod(data_dir.stat().st_mode | 0o711)  # the postgres user walks through it to its clusters
@@ -97,7 +97,7 @@ class Stack:
                     self.start()
                     if on_ready is not None:
                         on_ready(self)
-                    self.watch(until)
+                    self.watch()
                 except (Shutdown, KeyboardInterrupt):
                     self.say("stopping (signal received)")
         finally:
@@ -263,9 +263,9 @@ class Stack:
         )
         self.state.save(self.topology.data_dir)
 
-    def watch(self, until: Callable[[], bool] | None = None) -> None:
-        """Restart API instances, Redis or nginx when one dies (bounded), until a signal or `until()`."""
-        while until is None or not until():
+    def watch(self) -> None:
+        """Restart API instances, Redis or nginx when one dies (bounded), until a stop signal."""
+        while True:
             time.sleep(WATCH_INTERVAL)
             restarted = False
             for process in [*self.apis, self.redis, self.nginx]:
