@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,22 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, f
 from cityscale.stack.ports import free_port
 from cityscale.stack.process import ManagedProcess, wait_for_http
 from tests.support.servers import create_template, remove, running_primary, scratch_dir
+from wrk import run_wrk  # type: ignore[import-not-found]
 
 ROOT = Path(__file__).resolve().parent
 ENDPOINTS = {"ping": "/healthz", "item": "/api/cities/1", "list": "/api/cities?limit=50"}
-
-
-def wrk(url: str, *, duration: int, connections: int, script: Path | None = None) -> float:
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
-    if script is not None:
-        argv += ["-s", str(script)]
-    output = subprocess.run([*argv, url], capture_output=True, text=True, check=True, timeout=duration + 30).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if errors:
-        raise RuntimeError(f"{url}: {errors.group(1)} non-2xx responses")
-    assert match, output
-    return float(match.group(1))
 
 
 def server_argv(kind: str, port: int) -> list[str]:
@@ -91,10 +77,11 @@ def main() -> None:
                     for name, path in ENDPOINTS.items():
                         url = f"http://127.0.0.1:{port}{path if name != 'item' else ''}"
                         script = ROOT / "random_item.lua" if name == "item" else None
-                        wrk(url, duration=1, connections=args.connections, script=script)  # warm-up
-                        results[kind][name] = wrk(
-                            url, duration=args.duration, connections=args.connections, script=script
-                        )
+                        run_wrk(url, duration=1, connections=args.connections, script=script)  # warm-up
+                        result = run_wrk(url, duration=args.duration, connections=args.connections, script=script)
+                        if result.non_2xx:
+                            raise RuntimeError(f"{kind} {name}: {result.non_2xx} non-2xx responses")
+                        results[kind][name] = result.requests_per_second
                         print(f"{kind:8} {name:5} {results[kind][name]:10.0f} req/s", file=sys.stderr)
                 finally:
                     server.stop()

@@ -16,7 +16,8 @@ Name = Annotated[
 ]
 Region = Annotated[str, msgspec.Meta(max_length=200, pattern=_NO_NUL)]
 CountryCode = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
-Population = Annotated[int, msgspec.Meta(ge=0, le=10**11)]
+# JSON Schema counts 154.0 as an integer, so we accept it too (then check it is whole, see `decode`).
+Population = Annotated[int, msgspec.Meta(ge=0, le=10**11)] | Annotated[float, msgspec.Meta(ge=0, le=10**11)]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 TimeZone = Annotated[
@@ -97,11 +98,17 @@ def decode(body: bytes, kind: type[T]) -> T:
     if not body.strip():
         raise Problem(400, "malformed-json", "Malformed JSON", "the request body is empty; send a JSON object")
     try:
-        return msgspec.json.decode(body, type=kind, strict=True)
+        value = msgspec.json.decode(body, type=kind, strict=True)
     except msgspec.ValidationError as exc:
         raise Problem(422, "validation", "Invalid city", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise Problem(400, "malformed-json", "Malformed JSON", f"the body is not valid JSON: {exc}") from None
+    population = getattr(value, "population", msgspec.UNSET)
+    if isinstance(population, float):
+        if not population.is_integer():
+            raise Problem(422, "validation", "Invalid city", "Expected a whole number - at `$.population`")
+        value.population = int(population)  # type: ignore[attr-defined]
+    return value
 
 
 def as_columns(value: msgspec.Struct) -> dict[str, object]:

@@ -7,42 +7,54 @@ messages (cache/invalidation.py) and from the tiny TTL, which bounds how long a 
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from typing import NamedTuple
 
 from cityscale.cache.entry import CacheEntry
+
+
+class Local(NamedTuple):
+    """An entry and when this process stored it: L1 freshness counts from here, not from the fill."""
+
+    entry: CacheEntry
+    stored_at: float
+
+    def fresh(self, ttl: float, now: float) -> bool:
+        return now - self.stored_at < ttl
 
 
 class L1Cache:
     def __init__(self, *, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._entries: OrderedDict[str, Local] = OrderedDict()
         self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> CacheEntry | None:
-        """The entry, fresh or not (the caller judges its age); refreshes its LRU position."""
-        entry = self._entries.get(key)
-        if entry is not None:
+    def get(self, key: str) -> Local | None:
+        """The entry, fresh or not (the caller judges), with when it was stored; refreshes its LRU position."""
+        local = self._entries.get(key)
+        if local is not None:
             self._entries.move_to_end(key)
-        return entry
+        return local
 
     def put(self, key: str, entry: CacheEntry) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
-            self._bytes -= len(old.body)
-        self._entries[key] = entry
+            self._bytes -= len(old.entry.body)
+        self._entries[key] = Local(entry, time.monotonic())
         self._bytes += len(entry.body)
         while self._entries and (len(self._entries) > self.max_entries or self._bytes > self.max_bytes):
             _, evicted = self._entries.popitem(last=False)
-            self._bytes -= len(evicted.body)
+            self._bytes -= len(evicted.entry.body)
 
     def discard(self, key: str) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._bytes -= len(entry.body)
+        local = self._entries.pop(key, None)
+        if local is not None:
+            self._bytes -= len(local.entry.body)
 
     def discard_prefix(self, prefix: str) -> None:
         for key in [k for k in self._entries if k.startswith(prefix)]:

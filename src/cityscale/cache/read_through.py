@@ -125,12 +125,16 @@ class ReadCache:
         """The entry for `key`, at least as new as `min_lsn` when given (read-your-writes)."""
         if not self.enabled:
             return Lookup((await load(min_lsn)).entry(), "db")
-        now = time.time()
-        local = self.l1.get(key)
-        if local is not None and local.age(now) < self.l1_ttl and (min_lsn is None or local.lsn >= min_lsn):
+        cached = self.l1.get(key)
+        if (
+            cached is not None
+            and cached.fresh(self.l1_ttl, time.monotonic())
+            and (min_lsn is None or cached.entry.lsn >= min_lsn)
+        ):
             self.counters.l1_hits += 1
-            return Lookup(local, "l1")
+            return Lookup(cached.entry, "l1")
         self.counters.l1_misses += 1
+        local = cached.entry if cached is not None else None
         if min_lsn is not None:
             # A read-your-writes read takes only data at least as new as its write, and does not join a
             # load that may have started before that write.
@@ -170,7 +174,8 @@ class ReadCache:
             try:
                 loaded = await load(min_lsn)
             except DatabaseUnavailableError:
-                stale = fallback if fallback is not None else self.l1.get(key)
+                cached = self.l1.get(key)
+                stale = fallback if fallback is not None else (cached.entry if cached is not None else None)
                 if (
                     stale is not None
                     and stale.age() < self.ttl + STALE_FOR

@@ -8,7 +8,7 @@ read-your-writes token.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import astuple
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -30,8 +30,12 @@ def _not_found(city_id: int) -> Problem:
     return Problem(404, "not-found", "City not found", f"there is no city with id {city_id}")
 
 
-def _digest(query: store.ListQuery) -> str:
-    return hashlib.blake2b(repr(astuple(query)).encode(), digest_size=12).hexdigest()
+def _list_cache_key(query: store.ListQuery) -> str:
+    # The validated, normalized parameters (not the raw query string): equal queries share one entry.
+    country = query.country.lower() if query.country else ""
+    state = query.state.lower() if query.state else ""
+    text = f"{query.limit}|{query.after_id}|{country}|{state}|{query.name_prefix or ''}|{query.min_population}"
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 class CityRoutes:
@@ -55,10 +59,10 @@ class CityRoutes:
             page, lsn = await self.database.read(lambda conn: store.list_page(conn, query), min_lsn=min_lsn)
             return Loaded(page.body, lsn, page.next_after_id)
 
-        lookup = await self.cache.get(self.cache.list_key(_digest(query)), load, min_lsn=read_token(request))
+        lookup = await self.cache.get(self.cache.list_key(_list_cache_key(query)), load, min_lsn=read_token(request))
         headers = {}
         if lookup.entry.next_after_id is not None:
-            next_query = params.next_page_query(request.query_params, lookup.entry.next_after_id)
+            next_query = params.next_page_query(request.scope["query_string"], lookup.entry.next_after_id)
             headers["Link"] = f'<{request.url.path}?{next_query}>; rel="next"'
         return self._respond(request, lookup, headers)
 
@@ -108,13 +112,23 @@ class CityRoutes:
         return Response(status_code=204, headers=token_headers(lsn, self.token_lifetime))
 
 
+def by_method(path: str, name: str, handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Route:
+    """One route per path, so a 405 lists every method the path supports in its `Allow` header."""
+    handlers = {**handlers, "HEAD": handlers["GET"]} if "GET" in handlers else handlers
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, dispatch, methods=list(handlers), name=name)
+
+
 def routes(services: Services) -> list[Route]:
-    handlers = CityRoutes(services)
+    h = CityRoutes(services)
     return [
-        Route("/api/cities", handlers.list_cities, methods=["GET"], name="list_cities"),
-        Route("/api/cities", handlers.create_city, methods=["POST"], name="create_city"),
-        Route("/api/cities/{id}", handlers.get_city, methods=["GET"], name="get_city"),
-        Route("/api/cities/{id}", handlers.replace_city, methods=["PUT"], name="replace_city"),
-        Route("/api/cities/{id}", handlers.patch_city, methods=["PATCH"], name="patch_city"),
-        Route("/api/cities/{id}", handlers.delete_city, methods=["DELETE"], name="delete_city"),
+        by_method("/api/cities", "cities", {"GET": h.list_cities, "POST": h.create_city}),
+        by_method(
+            "/api/cities/{id}",
+            "city",
+            {"GET": h.get_city, "PUT": h.replace_city, "PATCH": h.patch_city, "DELETE": h.delete_city},
+        ),
     ]
