@@ -178,7 +178,7 @@ class Stack:
                 # A copy interrupted earlier (Ctrl-C during pg_basebackup): a replica is only ever a copy.
                 self.say(f"removing the incomplete replica-{number} in {replica.base}")
                 shutil.rmtree(replica.base)
-            self.say(f"creating replica-{number} with pg_basebackup from the primary (first run only)")
+            self.say(f"creating replica-{number} with pg_basebackup from the primary (once; reused on later runs)")
             replica.create_replica_of(self.primary, port=port)
         else:
             if replica.port != port:
@@ -188,6 +188,7 @@ class Stack:
         self._started_clusters.append(replica)
         replica.start()
         replica.wait_until_accepting()
+        asyncio.run(_wait_until_streaming(replica, f"replica-{number}"))
 
     # -- Redis, API instances, nginx -----------------------------------------------------------
 
@@ -349,6 +350,28 @@ def _stop_all(processes: list[psutil.Process], timeout: float = 10) -> None:
     for member in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             member.kill()
+
+
+async def _wait_until_streaming(replica: PostgresCluster, name: str, timeout: float = 60) -> None:
+    """A replica is ready when it streams from the primary, not merely when it accepts connections."""
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            conn = await asyncpg.connect(replica.url("postgres"), timeout=5)
+            try:
+                status = await conn.fetchval("SELECT status FROM pg_stat_wal_receiver")
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError) as exc:
+            status = f"{type(exc).__name__}: {exc}"
+        if status == "streaming":
+            return
+        await asyncio.sleep(0.1)
+    raise StackError(
+        f"{name} does not stream from the primary after {timeout:g} s (last: {status or 'no WAL receiver'}); "
+        f"its log: {replica.log_file}"
+    )
 
 
 async def _is_empty(url: str) -> bool:
