@@ -190,7 +190,7 @@ def test_an_up_killed_with_sigkill_blocks_nothing_and_leaves_no_orphans(data_dir
         assert "left running by a previous `up`" in second.output()
         assert httpx.get(f"{second.url}/api/cities/1", timeout=10).status_code == 200
         processes = second.every_process()
-        assert second.stop(signal.SIGINT) == 0
+        assert second.stop(signal.SIGHUP) == 0  # the terminal closing stops it as cleanly as Ctrl-C
     finally:
         second.kill_leftovers()
     alive = [p for p in [*left_behind, *processes] if _still_running(p)]
