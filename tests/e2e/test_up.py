@@ -87,6 +87,19 @@ def test_status_reports_every_component_healthy(running: UpProcess) -> None:
     assert components["nginx"]["port"] == running.port
     assert components["replica-1"]["lag_bytes"] is not None
 
+    table = subprocess.run(
+        [sys.executable, "-m", "cityscale", "status", "--data-dir", str(running.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert table.returncode == 0
+    rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[2:]}
+    assert sorted(rows) == sorted(components)
+    assert rows["nginx"][1:4] == [str(components["nginx"]["pid"]), str(running.port), "yes"]
+    assert "streaming" in " ".join(rows["replica-1"])
+
 
 def test_a_second_up_on_the_same_data_dir_says_so(running: UpProcess) -> None:
     result = subprocess.run(
