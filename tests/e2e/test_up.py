@@ -253,6 +253,22 @@ def test_ctrl_c_during_the_first_run_leaves_a_data_dir_the_next_run_completes() 
         remove(base)
 
 
+def test_an_unusable_data_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "cityscale", "up", "--data-dir", str(blocker / "stack")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"cityscale: cannot use {blocker / 'stack'} as the stack's data directory: Not a directory\n"
+    )
+
+
 def test_help_explains_the_command() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "cityscale", "up", "--help"], capture_output=True, text=True, timeout=60, check=True

@@ -81,9 +81,12 @@ class Stack:
     def run(self, on_ready: Callable[[Stack], None] | None = None) -> None:
         """Start everything, call `on_ready`, watch until a stop signal, then stop everything."""
         data_dir = self.topology.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        data_dir.chmod(data_dir.stat().st_mode | 0o711)  # the postgres user walks through it to its clusters
-        self._lock.acquire()
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir.chmod(data_dir.stat().st_mode | 0o711)  # the postgres user walks through it to its clusters
+            self._lock.acquire()
+        except OSError as exc:
+            raise StackError(f"cannot use {data_dir} as the stack's data directory: {exc.strerror or exc}") from None
         try:
             with stop_signals_raise_shutdown():
                 try:
