@@ -60,6 +60,8 @@ class NginxParams:
     rate_limit_per_second: int = 100
     rate_limit_burst: int = 200
     foreground: bool = True  # `daemon off;` in the file (the nginx image passes it with -g instead)
+    # nginx answers hot reads itself for as long as the API's Cache-Control allows (max-age=1); 0: off.
+    microcache: bool = True
 
     def __post_init__(self) -> None:
         if bool(self.resolver) == bool(self.upstream_servers):
