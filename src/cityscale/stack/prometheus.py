@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,3 +197,40 @@ class PrometheusServer(ManagedProcess):
 
     def wait_ready(self, timeout: float = 30) -> None:
         wait_for_http(f"{self.url}/-/ready", timeout=timeout, process=self)
+
+    def update_targets(self, targets: ScrapeTargets) -> None:
+        """Rewrite the config for a new set of targets and have the running server reload it."""
+        self.targets = targets
+        self.write_config()
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")  # noqa: S310 - http to loopback
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - our loopback Prometheus
+            response.read()
+
+
+def start_prometheus(
+    base: Path,
+    targets: ScrapeTargets,
+    *,
+    say: Callable[[str], None],
+    port: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PrometheusServer | None:
+    """What `cityscale up` calls: a ready Prometheus, or None after saying in one line why not.
+
+    Raises `RemoteWriteConfigError` (one line, naming the variable) when Grafana Cloud is half configured.
+    """
+    reason = prometheus_missing_reason()
+    if reason is not None:
+        say(reason)
+        return None
+    remote = RemoteWrite.from_environment(environ)
+    server = PrometheusServer(base, targets, port=port, remote_write=remote)
+    server.start()
+    try:
+        server.wait_ready()
+    except Exception:
+        server.stop()
+        raise
+    shipping = f", remote-writing to {remote.url}" if remote else ""
+    say(f"Prometheus at {server.url} (scraping {len(targets.api)} API instance(s){shipping})")
+    return server
