@@ -140,3 +140,15 @@ def test_oversized_body_is_refused(api: httpx.Client, auth: dict[str, str]) -> N
 def test_update_of_missing_city_is_404(api: httpx.Client, auth: dict[str, str]) -> None:
     assert api.put("/api/cities/999999999", json=NEW_CITY, headers=auth).status_code == 404
     assert api.patch("/api/cities/999999999", json={"population": 1}, headers=auth).status_code == 404
+
+
+def test_names_with_json_agg_separators_survive_paging(api: httpx.Client, auth: dict[str, str]) -> None:
+    # Pages are cut and compacted on json_agg's element separator; data can never contain it raw.
+    tricky = ["Sep, \n one", "Sep, \n two", "Sep}, \n {three"]
+    for name in tricky:
+        assert api.post("/api/cities", json={"city_name": name, "country": "Tricky"}, headers=auth).status_code == 201
+    first = api.get("/api/cities", params={"country": "Tricky", "limit": 2})
+    assert [c["city_name"] for c in first.json()] == tricky[:2]
+    rest = api.get(first.headers["link"].split(">")[0].lstrip("<"))
+    assert [c["city_name"] for c in rest.json()] == tricky[2:]
+    assert "link" not in rest.headers

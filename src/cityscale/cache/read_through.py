@@ -163,9 +163,10 @@ class ReadCache:
         use_lock: bool = False,
         fill: bool = True,
     ) -> Lookup:
-        locked = use_lock and await self._lock(key)
+        lock = await self._lock(key) if use_lock else None
+        locked = lock is True
         try:
-            if use_lock and not locked:
+            if lock is False:
                 # Another instance is filling this key: wait briefly for its value instead of querying too.
                 waited = await self._wait_for_fill(key)
                 if waited is not None:
@@ -225,13 +226,15 @@ class ReadCache:
         except RedisUnavailableError:
             self.counters.redis_errors += 1
 
-    async def _lock(self, key: str) -> bool:
+    async def _lock(self, key: str) -> bool | None:
+        """True: this instance fills the key; False: another one is filling it; None: Redis unavailable."""
         if self.redis is None:
-            return False
+            return None
         try:
             return await self.redis.try_lock(f"{PREFIX}lock:{self._redis_key(key)}", LOCK_TTL)
         except RedisUnavailableError:
-            return False
+            self.counters.redis_errors += 1
+            return None
 
     async def _unlock(self, key: str) -> None:
         if self.redis is not None:
