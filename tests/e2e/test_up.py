@@ -20,6 +20,7 @@ import httpx
 import psutil
 import pytest
 
+from cityscale.stack.prometheus import prometheus_binary
 from cityscale.stack.state import is_locked
 from tests.e2e.up_process import UpProcess, processes_mentioning
 from tests.support.load import SteadyLoad
@@ -79,13 +80,31 @@ def test_status_reports_every_component_healthy(running: UpProcess) -> None:
     assert status["exit_code"] == 0
     assert status["running"] is True
     components = status["components"]
-    assert sorted(components) == ["api-1", "api-2", "nginx", "primary", "redis", "replica-1"]
+    expected = ["api-1", "api-2", "nginx", "primary", "redis", "replica-1"]
+    if prometheus_binary() is not None:  # `up` runs Prometheus when the machine has it
+        expected.append("prometheus")
+    assert sorted(components) == sorted(expected)
     for name, component in components.items():
         assert component["healthy"] is True, (name, component)
         assert psutil.pid_exists(component["pid"])
         assert isinstance(component["port"], int)
     assert components["nginx"]["port"] == running.port
     assert components["replica-1"]["lag_bytes"] is not None
+
+
+def test_prometheus_scrapes_every_instance_and_loads_the_alert_rules(running: UpProcess) -> None:
+    if prometheus_binary() is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus), so `up` runs without it")
+    prometheus = f"http://127.0.0.1:{running.status_json()['components']['prometheus']['port']}"
+    deadline = time.monotonic() + 30
+    while True:
+        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": 'up{job="cityscale"} == 1'}, timeout=5)
+        if len(result.json()["data"]["result"]) == 2:  # both API instances scraped and up
+            break
+        assert time.monotonic() < deadline, result.text
+        time.sleep(0.5)
+    rules = httpx.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    assert "CityscaleInstanceDown" in {rule["name"] for group in rules for rule in group["rules"]}
 
 
 def test_a_second_up_on_the_same_data_dir_says_so(running: UpProcess) -> None:

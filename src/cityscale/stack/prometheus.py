@@ -234,3 +234,12 @@ def start_prometheus(
     shipping = f", remote-writing to {remote.url}" if remote else ""
     say(f"Prometheus at {server.url} (scraping {len(targets.api)} API instance(s){shipping})")
     return server
+
+
+def prometheus_ready(port: int, *, timeout: float = 1) -> bool:
+    """Whether the Prometheus on 127.0.0.1:`port` answers its readiness endpoint (for `cityscale status`)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False

@@ -31,6 +31,7 @@ from cityscale.stack.embedded import DATABASE_NAME, create_database
 from cityscale.stack.nginx import NginxParams, NginxServer
 from cityscale.stack.postgres import PostgresCluster
 from cityscale.stack.process import ManagedProcess, wait_for_http
+from cityscale.stack.prometheus import PrometheusServer, RemoteWriteConfigError, ScrapeTargets, start_prometheus
 from cityscale.stack.redis import RedisServer
 from cityscale.stack.state import Component, StackLock, StackState, process_start_time
 from cityscale.stack.topology import Topology, load_saved_ports, plan_ports
@@ -77,6 +78,7 @@ class Stack:
         self.redis: RedisServer | None = None
         self.apis: list[ApiInstance] = []
         self.nginx: NginxServer | None = None
+        self.prometheus: PrometheusServer | None = None
         self.state: StackState | None = None
         self._lock = StackLock(topology.data_dir)
         self._started_clusters: list[PostgresCluster] = []
@@ -119,6 +121,7 @@ class Stack:
         self._start_redis(ports["redis"])
         self._start_apis(ports, token)
         self._start_nginx(ports)
+        self._start_prometheus(ports["prometheus"])
         self._write_state()
 
     # -- ports ---------------------------------------------------------------------------------
@@ -131,6 +134,7 @@ class Stack:
         for number, replica in enumerate(self.replicas, start=1):
             wanted[f"replica-{number}"] = replica.port if replica.exists else None
         wanted["redis"] = saved.get("redis")
+        wanted["prometheus"] = saved.get("prometheus")
         for name in topology.api_names:
             wanted[name] = saved.get(name)
         plan = plan_ports(wanted, auto_ports=topology.auto_ports)
@@ -224,6 +228,14 @@ class Stack:
         self.nginx.wait_ready()
         wait_for_http(f"{self.nginx.url}/healthz", timeout=10, process=self.nginx)
 
+    def _start_prometheus(self, port: int) -> None:
+        """Prometheus scraping every instance, when Debian's `prometheus` is installed (else one line says so)."""
+        targets = ScrapeTargets(api=[f"127.0.0.1:{api.port}" for api in self.apis])
+        try:
+            self.prometheus = start_prometheus(self.topology.data_dir / "prometheus", targets, say=self.say, port=port)
+        except RemoteWriteConfigError as exc:
+            raise StackError(str(exc)) from None
+
     # -- state, watching, stopping -------------------------------------------------------------
 
     @property
@@ -246,6 +258,8 @@ class Stack:
             found["nginx"] = dataclasses.replace(nginx, status_port=self.nginx.status_port)
         for api in self.apis:
             found[api.name] = _component(api.name, "api", api, api.port)
+        if self.prometheus is not None:
+            found["prometheus"] = _component("prometheus", "prometheus", self.prometheus, self.prometheus.port)
         return found
 
     def _write_state(self) -> None:
@@ -263,7 +277,7 @@ class Stack:
         while until is None or not until():
             time.sleep(WATCH_INTERVAL)
             restarted = False
-            for process in [*self.apis, self.redis, self.nginx]:
+            for process in [*self.apis, self.redis, self.nginx, self.prometheus]:
                 if process is not None and not process.running():
                     restarted |= self._restart(process)
             if restarted:
@@ -284,6 +298,8 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every part that was started, in reverse order; never raises for a part already gone."""
+        if self.prometheus is not None:
+            self.prometheus.stop()
         if self.nginx is not None:
             self.nginx.stop()
         for api in self.apis:
