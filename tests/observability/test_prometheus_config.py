@@ -102,7 +102,7 @@ def test_native_config_with_remote_write_passes_promtool(tmp_path: Path) -> None
     targets = ScrapeTargets(
         api=["127.0.0.1:3001", "127.0.0.1:3002"],
         nginx_exporter="127.0.0.1:9113",
-        postgres_exporter="127.0.0.1:9187",
+        postgres_exporters=[("primary", "127.0.0.1:9187"), ("replica-1", "127.0.0.1:9188")],
         redis_exporter="127.0.0.1:9121",
     )
     text = render_config(
@@ -115,6 +115,7 @@ def test_native_config_with_remote_write_passes_promtool(tmp_path: Path) -> None
     jobs = {job["job_name"]: job for job in json.loads(text.split("\n", 1)[1])["scrape_configs"]}
     assert set(jobs) == {"cityscale", "prometheus", "nginx", "postgres", "redis"}
     assert jobs["cityscale"]["static_configs"][0]["targets"] == ["127.0.0.1:3001", "127.0.0.1:3002"]
+    assert [c["labels"]["server"] for c in jobs["postgres"]["static_configs"]] == ["primary", "replica-1"]
 
 
 def test_remote_write_from_environment() -> None:

@@ -84,7 +84,7 @@ class ScrapeTargets:
 
     api: Sequence[str]
     nginx_exporter: str | None = None
-    postgres_exporter: str | None = None
+    postgres_exporters: Sequence[tuple[str, str]] = ()  # (server name, host:port), one per PostgreSQL server
     redis_exporter: str | None = None
     extra_labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -101,13 +101,19 @@ def render_config(
         _job("cityscale", targets.api, targets.extra_labels),
         _job("prometheus", [self_address], targets.extra_labels),
     ]
-    for job, address in (
-        ("nginx", targets.nginx_exporter),
-        ("postgres", targets.postgres_exporter),
-        ("redis", targets.redis_exporter),
-    ):
+    for job, address in (("nginx", targets.nginx_exporter), ("redis", targets.redis_exporter)):
         if address:
             jobs.append(_job(job, [address], targets.extra_labels))
+    if targets.postgres_exporters:
+        jobs.append(
+            {
+                "job_name": "postgres",
+                "static_configs": [
+                    {"targets": [address], "labels": {**targets.extra_labels, "server": server}}
+                    for server, address in targets.postgres_exporters
+                ],
+            }
+        )
     config: dict[str, object] = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "scrape_configs": jobs,

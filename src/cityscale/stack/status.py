@@ -104,6 +104,11 @@ async def _probe(data_dir: Path, component: Component) -> ComponentHealth:
 
         health.healthy = await asyncio.to_thread(prometheus_ready, component.port, timeout=PROBE_TIMEOUT)
         health.detail = "ready" if health.healthy else f"http://127.0.0.1:{component.port}/-/ready does not answer"
+    elif component.kind == "exporter":
+        from cityscale.stack.exporters import answers_metrics
+
+        health.healthy = await asyncio.to_thread(answers_metrics, component.port, timeout=PROBE_TIMEOUT)
+        health.detail = "serves /metrics" if health.healthy else "/metrics does not answer"
     else:
         health.healthy, health.detail = await asyncio.to_thread(_api_ready, component.port)
     return health
