@@ -19,7 +19,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import yaml
 
+from cityscale.stack.exporters import missing_exporters
+from cityscale.stack.prometheus import prometheus_binary
 from cityscale.stack.state import is_locked
 from tests.e2e.up_process import UpProcess, processes_mentioning
 from tests.support.load import SteadyLoad
@@ -79,7 +82,17 @@ def test_status_reports_every_component_healthy(running: UpProcess) -> None:
     assert status["exit_code"] == 0
     assert status["running"] is True
     components = status["components"]
-    assert sorted(components) == ["api-1", "api-2", "nginx", "primary", "redis", "replica-1"]
+    expected = ["api-1", "api-2", "nginx", "primary", "redis", "replica-1"]
+    if prometheus_binary() is not None:  # `up` runs Prometheus, and the installed exporters, when it can
+        expected.append("prometheus")
+        exporters = {
+            "nginx-exporter": "prometheus-nginx-exporter",
+            "redis-exporter": "prometheus-redis-exporter",
+            "postgres-exporter-primary": "prometheus-postgres-exporter",
+            "postgres-exporter-replica-1": "prometheus-postgres-exporter",
+        }
+        expected += [name for name, package in exporters.items() if package not in missing_exporters()]
+    assert sorted(components) == sorted(expected)
     for name, component in components.items():
         assert component["healthy"] is True, (name, component)
         assert psutil.pid_exists(component["pid"])
@@ -99,6 +112,43 @@ def test_status_reports_every_component_healthy(running: UpProcess) -> None:
     assert sorted(rows) == sorted(components)
     assert rows["nginx"][1:4] == [str(components["nginx"]["pid"]), str(running.port), "yes"]
     assert "streaming" in " ".join(rows["replica-1"])
+
+
+def test_prometheus_scrapes_every_instance_and_loads_the_alert_rules(running: UpProcess) -> None:
+    if prometheus_binary() is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus), so `up` runs without it")
+    prometheus = f"http://127.0.0.1:{running.status_json()['components']['prometheus']['port']}"
+    deadline = time.monotonic() + 30
+    while True:
+        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": 'up{job="cityscale"} == 1'}, timeout=5)
+        if len(result.json()["data"]["result"]) == 2:  # both API instances scraped and up
+            break
+        assert time.monotonic() < deadline, result.text
+        time.sleep(0.5)
+    rules = httpx.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    assert "CityscaleInstanceDown" in {rule["name"] for group in rules for rule in group["rules"]}
+    # The installed exporters are scraped too, and export the names the dashboard lint relies on.
+    jobs = {
+        "nginx": "prometheus-nginx-exporter",
+        "redis": "prometheus-redis-exporter",
+        "postgres": "prometheus-postgres-exporter",
+    }
+    documented = yaml.safe_load(Path("deploy/grafana/exporter-metrics.yml").read_text())
+    for job, package in jobs.items():
+        if package in missing_exporters():
+            continue
+        while True:
+            query = {"query": f'count by (__name__) ({{job="{job}"}})'}
+            found = {
+                r["metric"]["__name__"]
+                for r in httpx.get(f"{prometheus}/api/v1/query", params=query).json()["data"]["result"]
+            }
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        # postgres_exporter's replication collector came in 0.13 (the Compose image); Debian 12 ships 0.11.
+        newer_only = {"pg_replication_lag_seconds", "pg_replication_is_replica"}
+        assert set(documented[job]["metrics"]) - newer_only - found == set(), job
 
 
 def test_a_second_up_on_the_same_data_dir_says_so(running: UpProcess) -> None:

@@ -26,8 +26,9 @@ def small_pool_api(api_env: dict[str, str], tmp_path: Path) -> Iterator[ApiInsta
         **api_env,
         "DB_POOL_MAX": "1",
         "DB_POOL_MIN": "0",
-        "DB_ACQUIRE_TIMEOUT": "0.3",
-        "DB_STATEMENT_TIMEOUT": "1.5",
+        # Long enough for a scrape on a loaded machine to see the waiter; the stuck query outlasts it.
+        "DB_ACQUIRE_TIMEOUT": "1",
+        "DB_STATEMENT_TIMEOUT": "3",
         "CACHE_TTL": "0",
     }
     with api_instance(env, tmp_path) as api:

@@ -16,12 +16,12 @@ from cityscale.stack.prometheus import (
     REMOTE_WRITE_PASSWORD_FILE_ENV,
     REMOTE_WRITE_URL_ENV,
     REMOTE_WRITE_USER_ENV,
-    PrometheusServer,
     RemoteWrite,
     RemoteWriteConfigError,
     ScrapeTargets,
     prometheus_binary,
     render_config,
+    start_prometheus,
 )
 from tests.observability.promtool import PROMETHEUS_DIR, REPO, promtool
 from tests.support.servers import api_instance
@@ -102,7 +102,7 @@ def test_native_config_with_remote_write_passes_promtool(tmp_path: Path) -> None
     targets = ScrapeTargets(
         api=["127.0.0.1:3001", "127.0.0.1:3002"],
         nginx_exporter="127.0.0.1:9113",
-        postgres_exporter="127.0.0.1:9187",
+        postgres_exporters=[("primary", "127.0.0.1:9187"), ("replica-1", "127.0.0.1:9188")],
         redis_exporter="127.0.0.1:9121",
     )
     text = render_config(
@@ -115,6 +115,7 @@ def test_native_config_with_remote_write_passes_promtool(tmp_path: Path) -> None
     jobs = {job["job_name"]: job for job in json.loads(text.split("\n", 1)[1])["scrape_configs"]}
     assert set(jobs) == {"cityscale", "prometheus", "nginx", "postgres", "redis"}
     assert jobs["cityscale"]["static_configs"][0]["targets"] == ["127.0.0.1:3001", "127.0.0.1:3002"]
+    assert [c["labels"]["server"] for c in jobs["postgres"]["static_configs"]] == ["primary", "replica-1"]
 
 
 def test_remote_write_from_environment() -> None:
@@ -148,11 +149,16 @@ def _query(base: str, path: str) -> dict[str, object]:
 def test_prometheus_server_scrapes_a_real_instance_and_loads_the_rules(api_env: dict[str, str], tmp_path: Path) -> None:
     if prometheus_binary() is None:
         pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    said: list[str] = []
     with api_instance(api_env, tmp_path) as api:
-        server = PrometheusServer(tmp_path / "prometheus", ScrapeTargets(api=[f"127.0.0.1:{api.port}"]))
-        server.start()
+        server = start_prometheus(
+            tmp_path / "prometheus", ScrapeTargets(api=["127.0.0.1:1"]), say=said.append, environ={}
+        )
+        assert server is not None
+        assert said == [f"Prometheus at {server.url} (scraping 1 API instance(s))"]
         try:
-            server.wait_ready()
+            # Started with a dead target, then pointed at the real instance: the reload path of `up`.
+            server.update_targets(ScrapeTargets(api=[f"127.0.0.1:{api.port}"]))
             deadline = time.monotonic() + 30
             while True:
                 result = _query(server.url, "/api/v1/query?query=up%7Bjob%3D%22cityscale%22%7D")
@@ -168,3 +174,15 @@ def test_prometheus_server_scrapes_a_real_instance_and_loads_the_rules(api_env: 
             assert built["data"]["result"], "cityscale_build_info was not scraped"  # type: ignore[index]
         finally:
             server.stop()
+
+
+def test_start_prometheus_says_why_not_when_it_is_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cityscale.stack import prometheus
+
+    monkeypatch.setattr(prometheus, "prometheus_binary", lambda: None)  # as on a machine without the package
+    said: list[str] = []
+    assert prometheus.start_prometheus(tmp_path, ScrapeTargets(api=["127.0.0.1:1"]), say=said.append) is None
+    assert len(said) == 1
+    assert "apt-get install -y prometheus" in said[0]

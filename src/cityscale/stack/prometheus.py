@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,7 @@ class ScrapeTargets:
 
     api: Sequence[str]
     nginx_exporter: str | None = None
-    postgres_exporter: str | None = None
+    postgres_exporters: Sequence[tuple[str, str]] = ()  # (server name, host:port), one per PostgreSQL server
     redis_exporter: str | None = None
     extra_labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -100,13 +101,19 @@ def render_config(
         _job("cityscale", targets.api, targets.extra_labels),
         _job("prometheus", [self_address], targets.extra_labels),
     ]
-    for job, address in (
-        ("nginx", targets.nginx_exporter),
-        ("postgres", targets.postgres_exporter),
-        ("redis", targets.redis_exporter),
-    ):
+    for job, address in (("nginx", targets.nginx_exporter), ("redis", targets.redis_exporter)):
         if address:
             jobs.append(_job(job, [address], targets.extra_labels))
+    if targets.postgres_exporters:
+        jobs.append(
+            {
+                "job_name": "postgres",
+                "static_configs": [
+                    {"targets": [address], "labels": {**targets.extra_labels, "server": server}}
+                    for server, address in targets.postgres_exporters
+                ],
+            }
+        )
     config: dict[str, object] = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "scrape_configs": jobs,
@@ -196,3 +203,49 @@ class PrometheusServer(ManagedProcess):
 
     def wait_ready(self, timeout: float = 30) -> None:
         wait_for_http(f"{self.url}/-/ready", timeout=timeout, process=self)
+
+    def update_targets(self, targets: ScrapeTargets) -> None:
+        """Rewrite the config for a new set of targets and have the running server reload it."""
+        self.targets = targets
+        self.write_config()
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")  # noqa: S310 - http to loopback
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - our loopback Prometheus
+            response.read()
+
+
+def start_prometheus(
+    base: Path,
+    targets: ScrapeTargets,
+    *,
+    say: Callable[[str], None],
+    port: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PrometheusServer | None:
+    """What `cityscale up` calls: a ready Prometheus, or None after saying in one line why not.
+
+    Raises `RemoteWriteConfigError` (one line, naming the variable) when Grafana Cloud is half configured.
+    """
+    reason = prometheus_missing_reason()
+    if reason is not None:
+        say(reason)
+        return None
+    remote = RemoteWrite.from_environment(environ)
+    server = PrometheusServer(base, targets, port=port, remote_write=remote)
+    server.start()
+    try:
+        server.wait_ready()
+    except Exception:
+        server.stop()
+        raise
+    shipping = f", remote-writing to {remote.url}" if remote else ""
+    say(f"Prometheus at {server.url} (scraping {len(targets.api)} API instance(s){shipping})")
+    return server
+
+
+def prometheus_ready(port: int, *, timeout: float = 1) -> bool:
+    """Whether the Prometheus on 127.0.0.1:`port` answers its readiness endpoint (for `cityscale status`)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False

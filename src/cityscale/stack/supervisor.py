@@ -26,10 +26,25 @@ import asyncpg
 from cityscale.stack.api_instance import ApiInstance
 from cityscale.stack.binaries import postgres_bin_dir, require_binary
 from cityscale.stack.embedded import DATABASE_NAME, create_database
+from cityscale.stack.exporters import (
+    Exporter,
+    missing_exporters,
+    nginx_exporter,
+    postgres_exporter,
+    redis_exporter,
+    start_all,
+)
 from cityscale.stack.leftovers import stop_leftovers
 from cityscale.stack.nginx import NginxParams, NginxServer
 from cityscale.stack.postgres import PostgresCluster
 from cityscale.stack.process import ManagedProcess, wait_for_http
+from cityscale.stack.prometheus import (
+    PrometheusServer,
+    RemoteWriteConfigError,
+    ScrapeTargets,
+    prometheus_missing_reason,
+    start_prometheus,
+)
 from cityscale.stack.redis import RedisServer
 from cityscale.stack.signals import Shutdown, stop_signals_ignored, stop_signals_raise_shutdown
 from cityscale.stack.state import Component, StackLock, StackState, process_start_time
@@ -71,6 +86,8 @@ class Stack:
         self.redis: RedisServer | None = None
         self.apis: list[ApiInstance] = []
         self.nginx: NginxServer | None = None
+        self.prometheus: PrometheusServer | None = None
+        self.exporters: list[Exporter] = []
         self.state: StackState | None = None
         self._lock = StackLock(topology.data_dir)
         self._started_clusters: list[PostgresCluster] = []
@@ -116,6 +133,7 @@ class Stack:
         self._start_redis(ports["redis"])
         self._start_apis(ports, token)
         self._start_nginx(ports)
+        self._start_monitoring(ports)
         self._write_state()
 
     # -- ports ---------------------------------------------------------------------------------
@@ -128,6 +146,8 @@ class Stack:
         for number, replica in enumerate(self.replicas, start=1):
             wanted[f"replica-{number}"] = replica.port if replica.exists else None
         wanted["redis"] = saved.get("redis")
+        for name in ["prometheus", "nginx-exporter", "redis-exporter", *self._postgres_exporter_names()]:
+            wanted[name] = saved.get(name)
         for name in topology.api_names:
             wanted[name] = saved.get(name)
         plan = plan_ports(wanted, auto_ports=topology.auto_ports)
@@ -226,6 +246,48 @@ class Stack:
         self.nginx.wait_ready()
         wait_for_http(f"{self.nginx.url}/healthz", timeout=10, process=self.nginx)
 
+    def _postgres_exporter_names(self) -> list[str]:
+        return [f"postgres-exporter-{name}" for name in ["primary", *self.topology.replica_names]]
+
+    def _start_monitoring(self, ports: dict[str, int]) -> None:
+        """Prometheus and the installed exporters, when Debian's `prometheus` is installed (else one line)."""
+        reason = prometheus_missing_reason()
+        if reason is not None:
+            self.say(reason)
+            return
+        assert self.nginx is not None  # noqa: S101 - started before
+        assert self.redis is not None  # noqa: S101
+        log_dir = self.topology.log_dir
+        clusters = [self.primary, *self.replicas]
+        self.exporters = start_all(
+            [
+                nginx_exporter(ports["nginx-exporter"], self.nginx.status_url, log_dir),
+                redis_exporter(ports["redis-exporter"], self.redis.url, log_dir),
+                *(
+                    postgres_exporter(name, ports[name], cluster.url(DATABASE_NAME) + "?sslmode=disable", log_dir)
+                    for name, cluster in zip(self._postgres_exporter_names(), clusters, strict=True)
+                ),
+            ],
+            say=self.say,
+        )
+        missing = missing_exporters()
+        if missing:
+            self.say(f"for nginx, PostgreSQL and Redis metrics too, install: apt-get install {' '.join(missing)}")
+        by_name = {exporter.name: exporter.address for exporter in self.exporters}
+        prefix = "postgres-exporter-"
+        targets = ScrapeTargets(
+            api=[f"127.0.0.1:{api.port}" for api in self.apis],
+            nginx_exporter=by_name.get("nginx-exporter"),
+            redis_exporter=by_name.get("redis-exporter"),
+            postgres_exporters=[(n.removeprefix(prefix), a) for n, a in by_name.items() if n.startswith(prefix)],
+        )
+        try:
+            self.prometheus = start_prometheus(
+                self.topology.data_dir / "prometheus", targets, say=self.say, port=ports["prometheus"]
+            )
+        except RemoteWriteConfigError as exc:
+            raise StackError(str(exc)) from None
+
     # -- state, watching, stopping -------------------------------------------------------------
 
     @property
@@ -248,6 +310,10 @@ class Stack:
             found["nginx"] = dataclasses.replace(nginx, status_port=self.nginx.status_port)
         for api in self.apis:
             found[api.name] = _component(api.name, "api", api, api.port)
+        if self.prometheus is not None:
+            found["prometheus"] = _component("prometheus", "prometheus", self.prometheus, self.prometheus.port)
+        for exporter in self.exporters:
+            found[exporter.name] = _component(exporter.name, "exporter", exporter, exporter.port)
         return found
 
     def _write_state(self) -> None:
@@ -265,7 +331,7 @@ class Stack:
         while True:
             time.sleep(WATCH_INTERVAL)
             restarted = False
-            for process in [*self.apis, self.redis, self.nginx]:
+            for process in [*self.apis, self.redis, self.nginx, self.prometheus, *self.exporters]:
                 if process is not None and not process.running():
                     restarted |= self._restart(process)
             if restarted:
@@ -286,6 +352,10 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every part that was started, in reverse order; never raises for a part already gone."""
+        if self.prometheus is not None:
+            self.prometheus.stop()
+        for exporter in self.exporters:
+            exporter.stop()
         if self.nginx is not None:
             self.nginx.stop()
         for api in self.apis:
