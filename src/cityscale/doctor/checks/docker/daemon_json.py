@@ -31,7 +31,7 @@ def daemon_json_syntax(ctx: Context) -> Outcome:
         if f.has_bom
     ]
     if not broken:
-        return ok(f"{', '.join(f.shown for f in files)} parse as a JSON object", *notes)
+        return ok(f"{', '.join(f.shown for f in files)}: valid JSON object", *notes)
     first = broken[0]
     return fail(
         f"{first.shown} is not valid JSON: dockerd will refuse to start",
