@@ -144,13 +144,18 @@ class Context:
 
     @cached_property
     def service_env(self) -> ServiceEnv:
-        """The API's settings as a running instance sees them: `.env`, then compose, then the environment."""
+        """The API's settings as a running instance sees them: `.env`, the api service's `env_file:`s and
+        `environment:`, then the process environment (later ones win)."""
         dotenv_path = self.project_dir / ".env"
         dotenv = read_dotenv(dotenv_path)
         layers: list[tuple[str, Mapping[str, str]]] = []
         if dotenv is not None:
             layers.append((self.display(dotenv_path), dotenv))
         if self.compose is not None and self.compose.api_service:
+            for env_file in self.compose.env_files(self.compose.api_service):
+                values = read_dotenv(env_file)
+                if values is not None:
+                    layers.append((self.display(env_file), values))
             lookup = {**(dotenv or {}), **self.environ}
             where = f"{self.display(self.compose.path)} services.{self.compose.api_service}.environment"
             layers.append((where, self.compose.service_environment(self.compose.api_service, lookup)))
