@@ -52,3 +52,21 @@ def test_small_build_cache_is_ok_and_no_docker_dir_is_a_skip(world: World) -> No
 
     shutil.rmtree(world.root / "var/lib/docker")
     assert world.check("docker.disk-usage").status is Status.SKIP
+
+
+def test_scheduled_prunes(world: World) -> None:
+    assert world.check("docker.prune-schedule").status is Status.OK
+    world.write("/etc/cron.d/docker-prune", "# hourly clean-up\n0 * * * * root docker system prune -af\n")
+    finding = world.check("docker.prune-schedule")
+    assert finding.status is Status.WARN
+    assert finding.outcome.evidence == ("/etc/cron.d/docker-prune:2: docker system prune -af",)
+    assert "--filter until=" in finding.outcome.remediation
+    world.write(
+        "/etc/systemd/system/docker-prune.service", "[Service]\nExecStart=/usr/bin/docker system prune -f --volumes\n"
+    )
+    finding = world.check("docker.prune-schedule")
+    assert finding.status is Status.FAIL
+    assert "/etc/systemd/system/docker-prune.service:2: docker system prune -f --volumes" in finding.outcome.evidence
+    world.write("/etc/cron.d/docker-prune", "0 * * * * root docker image prune -a --filter until=168h\n")
+    (world.root / "etc/systemd/system/docker-prune.service").unlink()
+    assert world.check("docker.prune-schedule").status is Status.OK
