@@ -70,3 +70,21 @@ def test_scheduled_prunes(world: World) -> None:
     world.write("/etc/cron.d/docker-prune", "0 * * * * root docker image prune -a --filter until=168h\n")
     (world.root / "etc/systemd/system/docker-prune.service").unlink()
     assert world.check("docker.prune-schedule").status is Status.OK
+
+
+def test_immutable_directory_is_found(world: World) -> None:
+    with immutable(world.root / "etc/docker") as unsupported:
+        if unsupported:
+            pytest.skip(f"this filesystem cannot set the immutable attribute: {unsupported}")
+        finding = world.check("docker.config-immutable")
+    assert finding.status is Status.FAIL
+    assert finding.outcome.evidence == ("/etc/docker: immutable (read with statx)",)
+
+
+def test_fix_refuses_a_file_changed_since_the_check(world: World) -> None:
+    path = world.write("/etc/docker/daemon.json", '{"userns-remap-to": "default"}')
+    (edit,) = world.check("docker.daemon-json-keys").outcome.edits
+    path.write_text('{"userns-remap-to": "default", "debug": true}')
+    with pytest.raises(FixError, match="changed since it was checked"):
+        apply_edit(edit)
+    assert path.read_text() == '{"userns-remap-to": "default", "debug": true}'
