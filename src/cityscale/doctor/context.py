@@ -117,7 +117,9 @@ class Context:
                 found.append(candidate)
         return found
 
-    def run(self, argv: Sequence[str], timeout: float = COMMAND_TIMEOUT_SECONDS) -> CommandResult | None:
+    def run(
+        self, argv: Sequence[str], timeout: float = COMMAND_TIMEOUT_SECONDS, env: Mapping[str, str] | None = None
+    ) -> CommandResult | None:
         """Run a program of this machine; None when it is not installed. Never raises on failure."""
         binary = shutil.which(argv[0])
         if binary is None:
@@ -130,6 +132,7 @@ class Context:
                 timeout=timeout,
                 stdin=subprocess.DEVNULL,
                 check=False,
+                env=None if env is None else dict(env),
             )
         except subprocess.TimeoutExpired:
             return CommandResult(-1, "", f"timed out after {timeout:g} s")
