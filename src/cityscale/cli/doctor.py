@@ -17,6 +17,7 @@ from cityscale.cli import CliError
 @click.option(
     "--root",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIR",
     default=Path("/"),
     show_default=True,
     help="Check the filesystem under DIR (a mounted disk, a fixture) instead of /.",
@@ -24,6 +25,7 @@ from cityscale.cli import CliError
 @click.option(
     "--project",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIR",
     help="Directory with compose.yaml and .env [default: the current directory, or --root when given].",
 )
 @click.option("--only", multiple=True, metavar="ID|LAYER", help="Run only these checks or layers (repeatable).")
@@ -58,6 +60,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword-compatible 
     """Diagnose the host, Docker, network, configuration, database and cache; print each finding with its fix.
 
     \b
+    Layers: host, docker, network, config, database, cache, stack (`--list` names every check).
     Exit status: 0 all ok, 1 warnings only, 2 any failure.
     Examples:
       cityscale doctor                      # everything, as a table

@@ -24,7 +24,7 @@ MAX_SECONDS = 5.0
 GIB = 1024**3
 
 
-@check("docker.disk-usage", Layer.DOCKER, "the disk is not filled by Docker's build cache", timeout=15)
+@check("docker.disk-usage", Layer.DOCKER, "the disk is not filled by Docker's build cache", timeout=15, rank=40)
 def disk_usage(ctx: Context) -> Outcome:
     root = ctx.path(DATA_ROOT)
     if not is_dir(root):

@@ -22,7 +22,7 @@ _ALL = re.compile(r"(^|\s)(-[A-Za-z]*a[A-Za-z]*|--all)(\s|$)")  # -a, -af, --all
 _PRUNE = re.compile(r"\bdocker\b[^\n#]*\bprune\b[^\n#]*")
 
 
-@check("docker.prune-schedule", Layer.DOCKER, "scheduled prunes keep volumes and recent images")
+@check("docker.prune-schedule", Layer.DOCKER, "scheduled prunes keep volumes and recent images", rank=41)
 def prune_schedule(ctx: Context) -> Outcome:
     dangerous, risky, seen = [], [], []
     for path in _candidates(ctx):

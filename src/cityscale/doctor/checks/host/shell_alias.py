@@ -43,7 +43,7 @@ class Shadow:
     only_docker: bool  # the line defines nothing but the docker alias (safe to comment out)
 
 
-@check("host.shell-alias", Layer.HOST, "docker shadowed by a shell alias or function")
+@check("host.shell-alias", Layer.HOST, "docker shadowed by a shell alias or function", rank=10)
 def shell_alias(ctx: Context) -> Outcome:
     shadows: list[Shadow] = []
     seen: set[Path] = set()

@@ -21,7 +21,7 @@ QUERIES = {
 SHADOWS = frozenset({"alias", "function"})
 
 
-@check("host.shell-resolve", Layer.HOST, "the interactive shell runs the real docker")
+@check("host.shell-resolve", Layer.HOST, "the interactive shell runs the real docker", rank=15)
 def shell_resolve(ctx: Context) -> Outcome:  # noqa: PLR0911 - one return per reason it cannot run
     if not ctx.live:
         return skip("starts the current user's shell, so only on the running system (--root given)")
