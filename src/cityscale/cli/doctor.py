@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cityscale.cli import CliError
+
+if TYPE_CHECKING:
+    from cityscale.doctor.context import Context
+    from cityscale.doctor.report import Report
 
 
 @click.command("doctor")
@@ -90,14 +95,10 @@ def command(  # noqa: PLR0917 - click passes every option by keyword-compatible 
     sys.exit(report.exit_code)
 
 
-def _apply_fixes(report: object, ctx: object, yes: bool) -> None:
+def _apply_fixes(report: Report, ctx: Context, yes: bool) -> None:
     """Show each safe edit as a diff, then apply it with a backup (all on stderr: stdout may be JSON)."""
-    from cityscale.doctor.context import Context
     from cityscale.doctor.fixer import FixError, apply_edit, unified_diff
-    from cityscale.doctor.report import Report
 
-    assert isinstance(report, Report)  # noqa: S101 - typed for the lazy imports
-    assert isinstance(ctx, Context)  # noqa: S101
     edits = [(f.id, e) for f in report.findings for e in f.outcome.edits]
     if not edits:
         click.echo("\nnothing to fix automatically (the remediation lines say what to do by hand)", err=True)
