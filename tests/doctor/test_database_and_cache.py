@@ -187,12 +187,24 @@ def test_api_ready_and_unready(world: World, pg: PostgresCluster, database_url: 
     assert any(e.startswith("primary:") for e in finding.outcome.evidence)
     with api_instance({"DATABASE_URL": database_url, "LOG_LEVEL": "warning"}, tmp_path) as instance:
         asyncio.run(_lock_out(pg, database_url))  # the database refuses the API from now on
+        _wait_unready(instance.url)  # readiness follows the instance's health monitor (polls every 0.2 s)
         world.write("/compose.yaml", f"services:\n  api:\n    image: cityscale\n    ports: ['{instance.port}:3000']\n")
         finding = world.check("stack.api-ready")
     assert finding.status is Status.FAIL
     assert finding.outcome.summary.endswith("it cannot serve")
     world.write("/compose.yaml", f"services:\n  api:\n    image: cityscale\n    ports: ['{free_port()}:3000']\n")
     assert world.check("stack.api-ready").status is Status.SKIP
+
+
+def _wait_unready(url: str) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{url}/readyz", timeout=5).status_code != 503:
+        assert time.monotonic() < deadline, "the instance never noticed its database was gone"
+        time.sleep(0.1)
 
 
 async def _lock_out(pg: PostgresCluster, database_url: str) -> None:

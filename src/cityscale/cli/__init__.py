@@ -29,7 +29,8 @@ def cli() -> None:
 
     \b
     Quick start (no database needed, one is created in ./.cityscale):
-      cityscale serve              # the API on http://127.0.0.1:3000
+      cityscale up                 # the whole architecture on http://127.0.0.1:8080 (nginx, replicas, Redis)
+      cityscale serve              # one API instance on http://127.0.0.1:3000
     Against your own PostgreSQL (DB_HOST, DB_USER, ... or DATABASE_URL):
       cityscale migrate && cityscale seed && cityscale serve
     """
