@@ -131,3 +131,15 @@ def test_interactive_shell_runs_the_alias(tmp_path: Path) -> None:
 
 def test_interactive_shell_check_skips_on_a_fixture_root(world: World) -> None:
     assert world.check("host.shell-resolve").status is Status.SKIP
+
+
+def test_fix_of_an_alias_keeps_crlf_line_ends(world: World) -> None:
+    from cityscale.doctor.fixer import apply_edit
+
+    path = world.write("/root/.bash_aliases", b"alias ll='ls -l'\r\nalias docker=podman\r\n")
+    (edit,) = world.check("host.shell-alias").outcome.edits
+    apply_edit(edit)
+    assert path.read_bytes() == (
+        b"alias ll='ls -l'\r\n# disabled by cityscale doctor (it shadowed the docker command): alias docker=podman\r\n"
+    )
+    assert world.check("host.shell-alias").status is Status.OK

@@ -146,7 +146,10 @@ def _edits(shadows: list[Shadow]) -> tuple[FileEdit, ...]:
             by_file.setdefault(s.path, []).append(s)
     edits = []
     for path, found in by_file.items():
-        before = path.read_text(encoding="utf-8")
+        try:  # bytes, not read_text: keep CRLF line ends exactly as the fixer will compare them
+            before = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
         lines = before.splitlines(keepends=True)
         for s in found:
             lines[s.line - 1] = DISABLED_MARK + lines[s.line - 1]
