@@ -88,3 +88,12 @@ def test_fix_refuses_a_file_changed_since_the_check(world: World) -> None:
     with pytest.raises(FixError, match="changed since it was checked"):
         apply_edit(edit)
     assert path.read_text() == '{"userns-remap-to": "default", "debug": true}'
+
+
+def test_data_root_from_daemon_json_is_where_the_cache_is_measured(world: World) -> None:
+    world.write("/etc/docker/daemon.json", '{"data-root": "/srv/docker"}')
+    assert world.check("docker.disk-usage").status is Status.SKIP  # nothing at /srv/docker yet
+    sparse_file(world.root / "srv/docker/buildkit/cache.db", free_bytes(world.root) + 2 * 1024**3)
+    finding = world.check("docker.disk-usage")
+    assert finding.status is Status.FAIL
+    assert finding.outcome.evidence[0].startswith("build cache under /srv/docker/buildkit:")
