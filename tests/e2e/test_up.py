@@ -87,6 +87,19 @@ def test_status_reports_every_component_healthy(running: UpProcess) -> None:
     assert components["nginx"]["port"] == running.port
     assert components["replica-1"]["lag_bytes"] is not None
 
+    table = subprocess.run(
+        [sys.executable, "-m", "cityscale", "status", "--data-dir", str(running.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert table.returncode == 0
+    rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[2:]}
+    assert sorted(rows) == sorted(components)
+    assert rows["nginx"][1:4] == [str(components["nginx"]["pid"]), str(running.port), "yes"]
+    assert "streaming" in " ".join(rows["replica-1"])
+
 
 def test_a_second_up_on_the_same_data_dir_says_so(running: UpProcess) -> None:
     result = subprocess.run(
@@ -169,8 +182,6 @@ def test_a_restart_on_the_same_data_dir_keeps_the_data(data_dir: Path) -> None:
         found = httpx.get(f"{second.url}{created.headers['location']}", timeout=10)
         assert found.status_code == 200
         assert found.json()["city_name"] == "Keepsake"
-        testville = httpx.get(f"{second.url}/api/cities", params={"q": "Testville"}, timeout=10).json()
-        assert [city["city_name"] for city in testville] == ["Testville"]  # written by the first test
         assert second.stop(signal.SIGINT) == 0
     finally:
         second.kill_leftovers()
@@ -192,7 +203,7 @@ def test_an_up_killed_with_sigkill_blocks_nothing_and_leaves_no_orphans(data_dir
         assert "left running by a previous `up`" in second.output()
         assert httpx.get(f"{second.url}/api/cities/1", timeout=10).status_code == 200
         processes = second.every_process()
-        assert second.stop(signal.SIGINT) == 0
+        assert second.stop(signal.SIGHUP) == 0  # the terminal closing stops it as cleanly as Ctrl-C
     finally:
         second.kill_leftovers()
     alive = [p for p in [*left_behind, *processes] if _still_running(p)]
@@ -214,6 +225,48 @@ def test_a_taken_port_is_named_before_anything_starts(data_dir: Path) -> None:
     assert "--auto-ports" in lines[0]
     assert processes_mentioning(data_dir) == []  # nothing was started
     assert not is_locked(data_dir)
+
+
+def test_ctrl_c_during_the_first_run_leaves_a_data_dir_the_next_run_completes() -> None:
+    base = scratch_dir("up-interrupted")
+    data_dir = base / "stack"
+    try:
+        first = UpProcess(data_dir, extra_args=("--auto-ports",))
+        with first.stderr_path.open("ab") as stderr:
+            first.process = subprocess.Popen(first.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 120
+        while "creating replica-1" not in first.output() and time.monotonic() < deadline:
+            assert first.process.poll() is None, first.output()
+            time.sleep(0.05)
+        assert first.stop(signal.SIGINT) == 0  # in the middle of pg_basebackup, or just after it
+        assert processes_mentioning(data_dir) == []
+
+        second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+        try:
+            cities = httpx.get(f"{second.url}/api/cities", params={"limit": 1000}, timeout=10).json()
+            assert len(cities) == 300
+            assert second.status_json()["components"]["replica-1"]["healthy"] is True
+            assert second.stop(signal.SIGINT) == 0
+        finally:
+            second.kill_leftovers()
+    finally:
+        remove(base)
+
+
+def test_an_unusable_data_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "cityscale", "up", "--data-dir", str(blocker / "stack")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"cityscale: cannot use {blocker / 'stack'} as the stack's data directory: Not a directory\n"
+    )
 
 
 def test_help_explains_the_command() -> None:

@@ -33,7 +33,7 @@ async def app_sessions(admin_url: str, dbname: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(admin_url)
     try:
         return await conn.fetch(
-            "SELECT state, backend_type FROM pg_stat_activity WHERE application_name = 'cityscale' AND datname = $1",
+            "SELECT state, wait_event_type FROM pg_stat_activity WHERE application_name = 'cityscale' AND datname = $1",
             dbname,
         )
     finally:
@@ -83,7 +83,19 @@ async def test_no_connection_leaks_under_failures_and_cancellations(
             await lock.start()
             await locker.execute("LOCK TABLE cities IN ACCESS EXCLUSIVE MODE")
             burst_task = asyncio.create_task(burst(api.url, 400))
-            await asyncio.sleep(1.5)
+            # Hold the lock until the pool is full of blocked queries, then past the acquire timeout, so
+            # the requests queued behind them must give up (on a loaded machine the burst arrives slowly).
+            deadline = time.monotonic() + 20
+            while (
+                sum(
+                    s["wait_event_type"] == "Lock"
+                    for s in await app_sessions(pg.url("postgres"), database_name(database_url))
+                )
+                < POOL_MAX
+            ):
+                assert time.monotonic() < deadline, "the pool never filled up"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.0)
             sessions_during = await app_sessions(pg.url("postgres"), database_name(database_url))
             await lock.rollback()
         finally:
