@@ -27,18 +27,19 @@ HOLDER = textwrap.dedent(
     import asyncio, sys
     import asyncpg
 
-    async def main(url, count):
+    async def main(url, count, in_transaction):
         held = []
         for _ in range(count):
             conn = await asyncpg.connect(url, server_settings={"application_name": "cityscale"})
-            tr = conn.transaction()
-            await tr.start()
+            if in_transaction:
+                tr = conn.transaction()
+                await tr.start()
             await conn.fetchval("SELECT 1")  # then never commit, never release: the leak
             held.append(conn)
         print("ready", flush=True)
         await asyncio.sleep(120)  # bounded: the test kills it long before
 
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3] == "txn"))
     """
 )
 
@@ -65,9 +66,9 @@ def python_listener(port: int) -> Iterator[subprocess.Popen[str]]:
 
 
 @contextmanager
-def leaked_connections(url: str, count: int) -> Iterator[subprocess.Popen[str]]:
-    """A client process holding `count` connections named `cityscale`, each idle in transaction."""
-    with _child([sys.executable, "-c", HOLDER, url, str(count)]) as proc:
+def leaked_connections(url: str, count: int, *, in_transaction: bool = True) -> Iterator[subprocess.Popen[str]]:
+    """A client process holding `count` connections named `cityscale`, idle in transaction (or just idle)."""
+    with _child([sys.executable, "-c", HOLDER, url, str(count), "txn" if in_transaction else "idle"]) as proc:
         yield proc
 
 

@@ -211,3 +211,24 @@ def test_list_names_every_check(world: World) -> None:
     assert code == 0
     assert "docker.daemon-json-keys" in out
     assert "database.connection-leak" in out
+
+
+def test_fix_on_a_terminal_asks_before_writing(world: World) -> None:
+    """With stdin on a terminal (a real pty), each fix is confirmed; 'n' leaves the file alone, 'y' applies."""
+    import os
+
+    path = world.write("/etc/docker/daemon.json", '{"userns-remap-to": "default"}')
+    KEYS = "docker.daemon-json-keys"
+    for answer, expected in (("n", '{"userns-remap-to": "default"}'), ("y", '{"userns-remap": "default"}')):
+        leader, follower = os.openpty()
+        try:
+            os.write(leader, f"{answer}\n".encode())
+            done = subprocess.run(
+                [sys.executable, "-m", "cityscale", "doctor", "--root", str(world.root), "--fix", "--only", KEYS],
+                stdin=follower, capture_output=True, text=True, timeout=60, check=False, env={"PATH": PATH},
+            )  # fmt: skip
+        finally:
+            os.close(leader)
+            os.close(follower)
+        assert "apply this change?" in done.stderr
+        assert path.read_text() == expected

@@ -154,3 +154,16 @@ def test_port_owner_hidden_from_a_non_root_user_is_still_reported(world: World) 
         os.waitpid(child, 0)
     assert status == "warn"
     assert evidence == [f"port {port} is taken by a process this user cannot see (try as root) (the stack)"]
+
+
+def test_compose_env_file_is_read_and_environment_wins_over_it(world: World) -> None:
+    world.write("/config/api.env", "DB_ACQUIRE_TIMEOUT=0.05\nDB_STATEMENT_TIMEOUT=0.01\n")
+    world.write(
+        "/compose.yaml",
+        "services:\n  api:\n    image: cityscale\n    env_file: [config/api.env]\n"
+        "    environment:\n      DB_STATEMENT_TIMEOUT: '5'\n",
+    )
+    finding = world.check("config.timeouts")
+    assert finding.status is Status.FAIL
+    assert finding.outcome.evidence[0].startswith("DB_ACQUIRE_TIMEOUT=0.05 (from /config/api.env): 50 ms")
+    assert len(finding.outcome.evidence) == 1

@@ -166,3 +166,18 @@ def test_daemon_running_skips_on_a_fixture_root(world: World) -> None:
     finding = world.check("docker.daemon-running")
     assert finding.status is Status.SKIP
     assert "--root" in finding.outcome.summary
+
+
+def test_daemon_running_on_the_live_system_without_dockerd_skips_with_reason() -> None:
+    import shutil
+    from pathlib import Path
+
+    from cityscale.doctor.checks.docker.daemon_running import daemon_running
+    from cityscale.doctor.context import Context
+
+    outcome = daemon_running(Context(root=Path("/")))
+    if shutil.which("dockerd") is None:
+        assert outcome.status is Status.SKIP
+        assert outcome.summary == "Docker Engine (dockerd) is not installed on this machine"
+    else:  # pragma: no cover - only where Docker Engine is installed
+        assert outcome.status in {Status.OK, Status.FAIL}

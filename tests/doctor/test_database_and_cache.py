@@ -215,3 +215,25 @@ async def _lock_out(pg: PostgresCluster, database_url: str) -> None:
         await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
     finally:
         await conn.close()
+
+
+def test_missing_database_names_the_createdb_command(world: World, database_url: str) -> None:
+    parts = urlsplit(database_url)
+    world.environ["DATABASE_URL"] = urlunsplit(parts._replace(path="/no_such_db"))
+    finding = world.check("database.reachable")
+    assert finding.status is Status.FAIL
+    assert 'database "no_such_db" does not exist' in finding.outcome.summary
+    assert finding.outcome.remediation.startswith(f"createdb -h 127.0.0.1 -p {parts.port} no_such_db")
+
+
+def test_old_idle_connections_warn(world: World, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Autocommit leaks sit in plain `idle`; past the age threshold (lowered here) they are reported."""
+    from cityscale.doctor.checks.database import leaks
+
+    monkeypatch.setattr(leaks, "OLD_IDLE_SECONDS", 0.5)
+    world.environ["DATABASE_URL"] = database_url
+    with leaked_connections(database_url, 2, in_transaction=False):
+        time.sleep(0.8)
+        finding = world.check("database.connection-leak")
+    assert finding.status is Status.WARN
+    assert finding.outcome.summary == "2 connection(s) idle for over 0.5 s"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from cityscale.doctor.checks.host.shell_resolve import shell_resolve
+from cityscale.doctor.context import Context
 from cityscale.doctor.report import Status
-from tests.doctor.worlds import World
+from tests.doctor.worlds import DEBIAN_BASHRC, PATH, World
 
 INCIDENT_ALIAS = "alias docker='echo \"docker: command disabled\" >&2; false'\n"
 
@@ -102,3 +106,40 @@ def test_socket_check_skips_on_a_fixture_root(world: World) -> None:
     finding = world.check("host.docker-socket")
     assert finding.status is Status.SKIP
     assert "--root" in finding.outcome.summary
+
+
+def test_interactive_shell_runs_the_alias(tmp_path: Path) -> None:
+    """The real bash, interactive, with a home whose .bashrc defines the incident's alias."""
+    import shutil
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text(DEBIAN_BASHRC + INCIDENT_ALIAS)
+    ctx = Context(root=Path("/"), environ={"HOME": str(home), "PATH": PATH, "SHELL": bash})
+    outcome = shell_resolve(ctx)
+    assert outcome.status is Status.FAIL
+    assert outcome.summary == "an interactive bash runs an alias for `docker`, not the docker client"
+    assert "docker is aliased to" in outcome.evidence[0]
+    (home / ".bashrc").write_text(DEBIAN_BASHRC)
+    outcome = shell_resolve(ctx)
+    assert outcome.status in {Status.OK, Status.SKIP}  # OK when a docker client is installed on this machine
+    assert "alias" not in outcome.summary
+
+
+def test_interactive_shell_check_skips_on_a_fixture_root(world: World) -> None:
+    assert world.check("host.shell-resolve").status is Status.SKIP
+
+
+def test_fix_of_an_alias_keeps_crlf_line_ends(world: World) -> None:
+    from cityscale.doctor.fixer import apply_edit
+
+    path = world.write("/root/.bash_aliases", b"alias ll='ls -l'\r\nalias docker=podman\r\n")
+    (edit,) = world.check("host.shell-alias").outcome.edits
+    apply_edit(edit)
+    assert path.read_bytes() == (
+        b"alias ll='ls -l'\r\n# disabled by cityscale doctor (it shadowed the docker command): alias docker=podman\r\n"
+    )
+    assert world.check("host.shell-alias").status is Status.OK

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cityscale.cli import CliError
+
+if TYPE_CHECKING:
+    from cityscale.doctor.context import Context
+    from cityscale.doctor.report import Report
 
 
 @click.command("doctor")
@@ -17,6 +22,7 @@ from cityscale.cli import CliError
 @click.option(
     "--root",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIR",
     default=Path("/"),
     show_default=True,
     help="Check the filesystem under DIR (a mounted disk, a fixture) instead of /.",
@@ -24,6 +30,7 @@ from cityscale.cli import CliError
 @click.option(
     "--project",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIR",
     help="Directory with compose.yaml and .env [default: the current directory, or --root when given].",
 )
 @click.option("--only", multiple=True, metavar="ID|LAYER", help="Run only these checks or layers (repeatable).")
@@ -58,6 +65,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword-compatible 
     """Diagnose the host, Docker, network, configuration, database and cache; print each finding with its fix.
 
     \b
+    Layers: host, docker, network, config, database, cache, stack (`--list` names every check).
     Exit status: 0 all ok, 1 warnings only, 2 any failure.
     Examples:
       cityscale doctor                      # everything, as a table
@@ -87,14 +95,10 @@ def command(  # noqa: PLR0917 - click passes every option by keyword-compatible 
     sys.exit(report.exit_code)
 
 
-def _apply_fixes(report: object, ctx: object, yes: bool) -> None:
+def _apply_fixes(report: Report, ctx: Context, yes: bool) -> None:
     """Show each safe edit as a diff, then apply it with a backup (all on stderr: stdout may be JSON)."""
-    from cityscale.doctor.context import Context
     from cityscale.doctor.fixer import FixError, apply_edit, unified_diff
-    from cityscale.doctor.report import Report
 
-    assert isinstance(report, Report)  # noqa: S101 - typed for the lazy imports
-    assert isinstance(ctx, Context)  # noqa: S101
     edits = [(f.id, e) for f in report.findings for e in f.outcome.edits]
     if not edits:
         click.echo("\nnothing to fix automatically (the remediation lines say what to do by hand)", err=True)

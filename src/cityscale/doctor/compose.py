@@ -80,6 +80,17 @@ class ComposeFile:
                 pairs[key] = value if sep else lookup.get(key, "")
         return {key: interpolate(value, lookup) for key, value in pairs.items()}
 
+    def env_files(self, name: str) -> list[Path]:
+        """The service's `env_file:` entries (string, list of strings, or list of `{path: ...}`), in order."""
+        raw = self.service(name).get("env_file")
+        items = raw if isinstance(raw, list) else [raw] if raw else []
+        paths = []
+        for item in items:
+            path = item.get("path") if isinstance(item, dict) else item
+            if isinstance(path, str) and path:
+                paths.append(self.path.parent / path)
+        return paths
+
     def replicas(self, name: str) -> int:
         spec = self.service(name)
         deploy = spec.get("deploy")

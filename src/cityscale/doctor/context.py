@@ -117,7 +117,9 @@ class Context:
                 found.append(candidate)
         return found
 
-    def run(self, argv: Sequence[str], timeout: float = COMMAND_TIMEOUT_SECONDS) -> CommandResult | None:
+    def run(
+        self, argv: Sequence[str], timeout: float = COMMAND_TIMEOUT_SECONDS, env: Mapping[str, str] | None = None
+    ) -> CommandResult | None:
         """Run a program of this machine; None when it is not installed. Never raises on failure."""
         binary = shutil.which(argv[0])
         if binary is None:
@@ -130,6 +132,7 @@ class Context:
                 timeout=timeout,
                 stdin=subprocess.DEVNULL,
                 check=False,
+                env=None if env is None else dict(env),
             )
         except subprocess.TimeoutExpired:
             return CommandResult(-1, "", f"timed out after {timeout:g} s")
@@ -144,13 +147,18 @@ class Context:
 
     @cached_property
     def service_env(self) -> ServiceEnv:
-        """The API's settings as a running instance sees them: `.env`, then compose, then the environment."""
+        """The API's settings as a running instance sees them: `.env`, the api service's `env_file:`s and
+        `environment:`, then the process environment (later ones win)."""
         dotenv_path = self.project_dir / ".env"
         dotenv = read_dotenv(dotenv_path)
         layers: list[tuple[str, Mapping[str, str]]] = []
         if dotenv is not None:
             layers.append((self.display(dotenv_path), dotenv))
         if self.compose is not None and self.compose.api_service:
+            for env_file in self.compose.env_files(self.compose.api_service):
+                values = read_dotenv(env_file)
+                if values is not None:
+                    layers.append((self.display(env_file), values))
             lookup = {**(dotenv or {}), **self.environ}
             where = f"{self.display(self.compose.path)} services.{self.compose.api_service}.environment"
             layers.append((where, self.compose.service_environment(self.compose.api_service, lookup)))

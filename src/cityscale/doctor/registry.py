@@ -25,13 +25,14 @@ class Check:
     title: str
     run: CheckFunction
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    rank: int = 50  # order inside the layer: lower first (the check the others depend on comes first)
 
 
 _registered: list[Check] = []
 
 
 def check(
-    check_id: str, layer: Layer, title: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    check_id: str, layer: Layer, title: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, rank: int = 50
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register the decorated function as a check."""
     if not check_id.startswith(f"{layer}."):
@@ -40,20 +41,20 @@ def check(
     def register(function: CheckFunction) -> CheckFunction:
         if any(c.id == check_id for c in _registered):
             raise ValueError(f"duplicate check id {check_id!r}")
-        _registered.append(Check(check_id, layer, title, function, timeout))
+        _registered.append(Check(check_id, layer, title, function, timeout, rank))
         return function
 
     return register
 
 
 def all_checks() -> list[Check]:
-    """Every check in `cityscale.doctor.checks`, in layer order (host first), then module order."""
+    """Every check in `cityscale.doctor.checks`, in layer order (host first), then rank, then module order."""
     from cityscale.doctor import checks
 
     for module in pkgutil.walk_packages(checks.__path__, prefix=f"{checks.__name__}."):
         importlib.import_module(module.name)
     order = {layer: i for i, layer in enumerate(LAYER_ORDER)}
-    return sorted(_registered, key=lambda c: order[c.layer])
+    return sorted(_registered, key=lambda c: (order[c.layer], c.rank))
 
 
 class SelectionError(ValueError):

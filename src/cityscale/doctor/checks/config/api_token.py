@@ -10,7 +10,7 @@ from cityscale.settings import PLACEHOLDER_TOKENS
 GENERATE = "API_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 
 
-@check("config.api-token", Layer.CONFIG, "API_TOKEN is set and not a placeholder")
+@check("config.api-token", Layer.CONFIG, "API_TOKEN is set and not a placeholder", rank=30)
 def api_token(ctx: Context) -> Outcome:
     env = ctx.service_env
     token = env.get("API_TOKEN")

@@ -16,7 +16,7 @@ from cityscale.doctor.report import Layer, Outcome, fail, ok
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})  # noqa: S104 - names to look for
 
 
-@check("config.db-host", Layer.CONFIG, "database and cache hosts are reachable from where the API runs")
+@check("config.db-host", Layer.CONFIG, "database and cache hosts are reachable from where the API runs", rank=10)
 def db_host(ctx: Context) -> Outcome:
     env = ctx.service_env
     local = []

@@ -8,7 +8,7 @@ from cityscale.doctor.report import Layer, Outcome, fail, ok
 from cityscale.settings import ConfigError, load_settings
 
 
-@check("config.settings", Layer.CONFIG, "an API instance would accept these settings")
+@check("config.settings", Layer.CONFIG, "an API instance would accept these settings", rank=90)
 def settings_valid(ctx: Context) -> Outcome:
     env = ctx.service_env
     try:

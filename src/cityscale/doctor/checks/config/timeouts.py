@@ -14,7 +14,7 @@ from cityscale.settings import MIN_TIMEOUT_SECONDS
 TIMEOUTS = ("DB_CONNECT_TIMEOUT", "DB_ACQUIRE_TIMEOUT", "DB_STATEMENT_TIMEOUT")
 
 
-@check("config.timeouts", Layer.CONFIG, "timeouts are above the sane floor")
+@check("config.timeouts", Layer.CONFIG, "timeouts are above the sane floor", rank=20)
 def timeouts(ctx: Context) -> Outcome:
     env = ctx.service_env
     problems, fine = [], []

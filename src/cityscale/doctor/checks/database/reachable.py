@@ -10,7 +10,7 @@ from cityscale.doctor.registry import check
 from cityscale.doctor.report import Layer, Outcome, fail, ok, skip
 
 
-@check("database.reachable", Layer.DATABASE, "the PostgreSQL primary answers")
+@check("database.reachable", Layer.DATABASE, "the PostgreSQL primary answers", rank=10)
 def reachable(ctx: Context) -> Outcome:
     target = primary_target(ctx)
     if not isinstance(target, Target):

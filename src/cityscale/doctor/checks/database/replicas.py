@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncpg
 
 from cityscale.doctor.checks.database.target import Target, classify, replica_targets, run_with
@@ -28,28 +30,33 @@ def replicas(ctx: Context) -> Outcome:
             failures.append(target)
             continue
         try:
-            in_recovery, receiver, lag = run_with(target, _state)
+            state = run_with(target, _state)
         except Exception as exc:  # noqa: BLE001 - classified below
             summary, fix = classify(exc, target)
             failures.append(f"{target.shown}: {summary}")
             remediation.append(fix)
             continue
-        if not in_recovery:
+        if not state.in_recovery:
             failures.append(
                 f"{target.shown}: not a standby (pg_is_in_recovery() is false): reads would go to a primary"
             )
             remediation.append("list only standbys in DB_REPLICA_URLS")
-        elif receiver != "streaming":
-            failures.append(f"{target.shown}: WAL receiver is {receiver or 'not running'}: the replica falls behind")
+        elif state.receiver != "streaming":
+            failures.append(
+                f"{target.shown}: WAL receiver is {state.receiver or 'not running'}: the replica falls behind"
+            )
             remediation.append(
                 "check primary_conninfo and the primary's pg_hba.conf replication line; see the replica's log"
             )
-        elif lag > max_lag:
+        elif state.bytes_behind > 0 and (state.lag is None or state.lag > max_lag):
+            age = "an unknown time" if state.lag is None else f"{state.lag:.1f} s"
+            paused = ", replay is paused (pg_wal_replay_resume() resumes it)" if state.paused else ""
             lagging.append(
-                f"{target.shown}: {lag:.1f} s behind (MAX_REPLICA_LAG {max_lag:g} s): reads are routed away from it"
+                f"{target.shown}: {state.bytes_behind} bytes of WAL received but not replayed{paused}; "
+                f"{age} behind (MAX_REPLICA_LAG {max_lag:g} s): reads are routed away from it"
             )
         else:
-            fine.append(f"{target.shown}: streaming, {lag:.1f} s behind")
+            fine.append(f"{target.shown}: streaming, {state.lag or 0:.1f} s behind")
     if failures:
         return fail(
             f"{len(failures)} replica(s) not serving",
@@ -68,14 +75,26 @@ def replicas(ctx: Context) -> Outcome:
     return ok(f"{len(fine)} replica(s) streaming within {max_lag:g} s", *fine)
 
 
-async def _state(conn: asyncpg.Connection) -> tuple[bool, str | None, float]:
-    in_recovery = bool(await conn.fetchval("SELECT pg_is_in_recovery()"))
-    if not in_recovery:
-        return False, None, 0.0
+@dataclass(frozen=True)
+class ReplicaState:
+    in_recovery: bool
+    receiver: str | None  # pg_stat_wal_receiver.status
+    bytes_behind: int  # received but not yet replayed
+    lag: float | None  # seconds since the last replayed transaction's commit; None when unknown
+    paused: bool
+
+
+async def _state(conn: asyncpg.Connection) -> ReplicaState:
+    if not await conn.fetchval("SELECT pg_is_in_recovery()"):
+        return ReplicaState(False, None, 0, 0.0, False)
     receiver = await conn.fetchval("SELECT status FROM pg_stat_wal_receiver")
-    # caught up (received == replayed) means no lag, however old the last transaction is
-    lag = await conn.fetchval(
-        "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-        "ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8"
+    row = await conn.fetchrow(
+        "SELECT coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::bigint AS behind, "
+        "extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS lag, "
+        "pg_is_wal_replay_paused() AS paused"
     )
-    return True, receiver, float(lag)
+    assert row is not None  # noqa: S101 - a SELECT without FROM returns one row
+    behind = int(row["behind"])
+    # caught up (everything received is replayed) means no lag, however old the last transaction is
+    lag = 0.0 if behind == 0 else row["lag"]
+    return ReplicaState(True, receiver, behind, lag, bool(row["paused"]))

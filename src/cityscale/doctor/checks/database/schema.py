@@ -13,7 +13,7 @@ from cityscale.store.migrate import head_revision
 MIGRATE = "cityscale migrate   # with the same DATABASE_URL / DB_* settings as the API"
 
 
-@check("database.schema", Layer.DATABASE, "the schema is loaded and at the latest migration")
+@check("database.schema", Layer.DATABASE, "the schema is loaded and at the latest migration", rank=20)
 def schema(ctx: Context) -> Outcome:
     target = primary_target(ctx)
     if not isinstance(target, Target):

@@ -94,10 +94,9 @@ def classify(exc: BaseException, target: Target) -> tuple[str, str]:  # noqa: PL
     if isinstance(exc, (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)):
         return (f"authentication failed at {host}: {exc}", "check DB_USER/DB_PASSWORD (and pg_hba.conf on the server)")
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return (
-            f"{exc}",
-            f"createdb -h {host.rsplit(':', 1)[0]} -p {host.rsplit(':', 1)[-1]} <name>   # or correct DB_NAME",
-        )
+        name = target.shown.split("/", 1)[-1] if "/" in target.shown else "<name>"
+        createdb = f"createdb -h {host.rsplit(':', 1)[0]} -p {host.rsplit(':', 1)[-1]} {name}"
+        return (f"{exc}", f"{createdb}   # then: cityscale migrate; or correct DB_NAME")
     if isinstance(exc, asyncpg.TooManyConnectionsError):
         return (
             f"the server has no connection slots left: {exc}",

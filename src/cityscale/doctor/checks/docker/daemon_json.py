@@ -19,7 +19,7 @@ from cityscale.doctor.report import FileEdit, Layer, Outcome, fail, ok, skip, wa
 VALIDATE = "dockerd --validate --config-file {path}"
 
 
-@check("docker.daemon-json-syntax", Layer.DOCKER, "daemon.json parses")
+@check("docker.daemon-json-syntax", Layer.DOCKER, "daemon.json parses", rank=10)
 def daemon_json_syntax(ctx: Context) -> Outcome:
     files = daemon_json_files(ctx)
     if not files:
@@ -31,7 +31,7 @@ def daemon_json_syntax(ctx: Context) -> Outcome:
         if f.has_bom
     ]
     if not broken:
-        return ok(f"{', '.join(f.shown for f in files)} parse as a JSON object", *notes)
+        return ok(f"{', '.join(f.shown for f in files)}: valid JSON object", *notes)
     first = broken[0]
     return fail(
         f"{first.shown} is not valid JSON: dockerd will refuse to start",
@@ -42,7 +42,7 @@ def daemon_json_syntax(ctx: Context) -> Outcome:
     )
 
 
-@check("docker.daemon-json-keys", Layer.DOCKER, "daemon.json keys exist in this Engine")
+@check("docker.daemon-json-keys", Layer.DOCKER, "daemon.json keys exist in this Engine", rank=11)
 def daemon_json_keys(ctx: Context) -> Outcome:
     files = [f for f in daemon_json_files(ctx) if f.data is not None]
     if not files:
@@ -86,7 +86,7 @@ def daemon_json_keys(ctx: Context) -> Outcome:
     return ok("every key is known to dockerd", basis)
 
 
-@check("docker.daemon-json-ignored", Layer.DOCKER, "daemon.json has no keys dockerd ignores")
+@check("docker.daemon-json-ignored", Layer.DOCKER, "daemon.json has no keys dockerd ignores", rank=12)
 def daemon_json_ignored(ctx: Context) -> Outcome:
     files = [f for f in daemon_json_files(ctx) if f.data is not None]
     if not files:
@@ -139,7 +139,7 @@ DROP_IN_DIRS = ("/etc/systemd/system/docker.service.d", "/run/systemd/system/doc
 SHORT_FLAGS = {"-H": "hosts", "-D": "debug", "-G": "group", "-g": "data-root", "-p": "pidfile", "-l": "log-level"}
 
 
-@check("docker.daemon-json-conflicts", Layer.DOCKER, "daemon.json does not repeat the unit's dockerd flags")
+@check("docker.daemon-json-conflicts", Layer.DOCKER, "daemon.json does not repeat the unit's dockerd flags", rank=13)
 def daemon_json_conflicts(ctx: Context) -> Outcome:
     files = [f for f in daemon_json_files(ctx) if f.data is not None and f.shown.startswith("/etc/")]
     exec_start, unit = _exec_start(ctx)

@@ -22,7 +22,7 @@ REASON_MARKERS = (
 )
 
 
-@check("docker.daemon-running", Layer.DOCKER, "dockerd is running")
+@check("docker.daemon-running", Layer.DOCKER, "dockerd is running", rank=20)
 def daemon_running(ctx: Context) -> Outcome:
     if not ctx.live:
         return skip("process checks apply to the running system only (--root given)")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from cityscale.doctor.checks.docker.daemon_config import daemon_json_files
 from cityscale.doctor.context import Context
 from cityscale.doctor.paths import is_dir
 from cityscale.doctor.registry import check
@@ -24,19 +26,22 @@ MAX_SECONDS = 5.0
 GIB = 1024**3
 
 
-@check("docker.disk-usage", Layer.DOCKER, "the disk is not filled by Docker's build cache", timeout=15)
+@check("docker.disk-usage", Layer.DOCKER, "the disk is not filled by Docker's build cache", timeout=15, rank=40)
 def disk_usage(ctx: Context) -> Outcome:
-    root = ctx.path(DATA_ROOT)
+    data_root = _data_root(ctx)
+    root = ctx.path(data_root)
     if not is_dir(root):
-        return skip(f"no {DATA_ROOT} (Docker Engine has never run here)")
-    cache_bytes, complete = _tree_size([root / d for d in BUILD_CACHE_DIRS])
+        return skip(f"no {data_root} (Docker Engine has never run here)")
+    sizes = _tree_sizes(root, BUILD_CACHE_DIRS)
+    cache_bytes = sizes.cache
     usage = shutil.disk_usage(root)
     free_fraction = usage.free / usage.total
+    cut = "" if sizes.complete else " (at least: the walk stopped at its file or time limit)"
     evidence = [
-        f"build cache under {DATA_ROOT}/buildkit: {cache_bytes / GIB:.1f} GiB"
-        + ("" if complete else " (at least; walk cut short)"),
-        f"filesystem of {DATA_ROOT}: {usage.free / GIB:.1f} GiB free of {usage.total / GIB:.1f} GiB "
-        f"({free_fraction:.0%})",
+        f"build cache under {data_root}/buildkit: {cache_bytes / GIB:.1f} GiB{cut}",
+        f"everything under {data_root} (images, containers, volumes, cache): {sizes.total / GIB:.1f} GiB{cut}",
+        f"filesystem of {data_root}: {usage.free / GIB:.1f} GiB free "
+        f"of {usage.total / GIB:.1f} GiB ({free_fraction:.0%})",
     ]
     remediation = (
         "docker builder prune --filter until=24h   "
@@ -50,24 +55,43 @@ def disk_usage(ctx: Context) -> Outcome:
         )
     if free_fraction < LOW_FREE_FRACTION:
         return warn(
-            "less than 10 % of the disk is free",
-            *evidence,
-            remediation="docker system df -v   # see what uses the space",
+            "less than 10 % of the disk is free", *evidence, remediation="docker system df -v   # what uses the space"
         )
     return ok("enough free disk for the build cache", *evidence)
 
 
-def _tree_size(tops: list[Path]) -> tuple[int, bool]:
-    total, files = 0, 0
+def _data_root(ctx: Context) -> str:
+    """`data-root` from /etc/docker/daemon.json when set there, else dockerd's default."""
+    for f in daemon_json_files(ctx):
+        value = (f.data or {}).get("data-root")
+        if isinstance(value, str) and value.startswith("/"):
+            return value.rstrip("/") or "/"
+    return DATA_ROOT
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    total: int
+    cache: int
+    complete: bool
+
+
+def _tree_sizes(root: Path, cache_dirs: tuple[str, ...]) -> _Sizes:
+    """Apparent sizes under `root` and under its `cache_dirs`, bounded in files and time."""
+    total = cache = files = 0
     deadline = time.monotonic() + MAX_SECONDS
-    for top in tops:
-        for directory, _dirs, names in os.walk(top):
-            for name in names:
-                try:
-                    total += os.lstat(os.path.join(directory, name)).st_size
-                except OSError:
-                    continue
-                files += 1
-                if files >= MAX_FILES or time.monotonic() > deadline:
-                    return total, False
-    return total, True
+    cache_tops = tuple(str(root / d) for d in cache_dirs)
+    for directory, _dirs, names in os.walk(root):
+        in_cache = directory.startswith(cache_tops)
+        for name in names:
+            try:
+                size = os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                continue
+            total += size
+            if in_cache:
+                cache += size
+            files += 1
+            if files >= MAX_FILES or time.monotonic() > deadline:
+                return _Sizes(total, cache, complete=False)
+    return _Sizes(total, cache, complete=True)

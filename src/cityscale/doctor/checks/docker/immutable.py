@@ -22,7 +22,7 @@ SYSTEM_PATHS = (
 USER_PATHS = (".docker", ".docker/config.json", ".config/docker", ".config/docker/daemon.json")
 
 
-@check("docker.config-immutable", Layer.DOCKER, "Docker config files are writable (no immutable attribute)")
+@check("docker.config-immutable", Layer.DOCKER, "Docker config files are writable (no immutable attribute)", rank=30)
 def config_immutable(ctx: Context) -> Outcome:
     candidates = [ctx.path(p) for p in SYSTEM_PATHS] + [ctx.path(u.home / p) for u in ctx.users for p in USER_PATHS]
     drop_ins = ctx.path("/etc/systemd/system/docker.service.d")

@@ -8,7 +8,7 @@ from cityscale.doctor.registry import check
 from cityscale.doctor.report import Layer, Outcome, fail, ok, skip
 
 
-@check("docker.dockerd-validate", Layer.DOCKER, "dockerd --validate accepts daemon.json")
+@check("docker.dockerd-validate", Layer.DOCKER, "dockerd --validate accepts daemon.json", rank=14)
 def dockerd_validate(ctx: Context) -> Outcome:
     files = daemon_json_files(ctx)
     if not files:

@@ -11,7 +11,7 @@ from cityscale.doctor.report import Layer, Outcome, ok, warn
 DEFAULT_HOSTS = frozenset({"unix:///var/run/docker.sock", "unix:///run/docker.sock"})
 
 
-@check("host.docker-env", Layer.HOST, "docker client talks to the local engine")
+@check("host.docker-env", Layer.HOST, "docker client talks to the local engine", rank=30)
 def docker_env(ctx: Context) -> Outcome:
     evidence = []
     host = ctx.environ.get("DOCKER_HOST")

@@ -13,7 +13,7 @@ from cityscale.doctor.report import Layer, Outcome, fail, ok, skip
 SOCKET = "/var/run/docker.sock"
 
 
-@check("host.docker-socket", Layer.HOST, "this user can reach the Docker socket")
+@check("host.docker-socket", Layer.HOST, "this user can reach the Docker socket", rank=40)
 def docker_socket(ctx: Context) -> Outcome:
     if not ctx.live:
         return skip("socket permissions apply to the running system only (--root given)")

@@ -11,7 +11,7 @@ from cityscale.doctor.report import Layer, Outcome, fail, ok, skip, warn
 ELF_MAGIC = b"\x7fELF"
 
 
-@check("host.path-wrapper", Layer.HOST, "docker on PATH is the real client")
+@check("host.path-wrapper", Layer.HOST, "docker on PATH is the real client", rank=20)
 def path_wrapper(ctx: Context) -> Outcome:
     found = ctx.which_all("docker")
     if not found:

@@ -43,7 +43,7 @@ class Shadow:
     only_docker: bool  # the line defines nothing but the docker alias (safe to comment out)
 
 
-@check("host.shell-alias", Layer.HOST, "docker shadowed by a shell alias or function")
+@check("host.shell-alias", Layer.HOST, "docker shadowed by a shell alias or function", rank=10)
 def shell_alias(ctx: Context) -> Outcome:
     shadows: list[Shadow] = []
     seen: set[Path] = set()
@@ -146,7 +146,10 @@ def _edits(shadows: list[Shadow]) -> tuple[FileEdit, ...]:
             by_file.setdefault(s.path, []).append(s)
     edits = []
     for path, found in by_file.items():
-        before = path.read_text(encoding="utf-8")
+        try:  # bytes, not read_text: keep CRLF line ends exactly as the fixer will compare them
+            before = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
         lines = before.splitlines(keepends=True)
         for s in found:
             lines[s.line - 1] = DISABLED_MARK + lines[s.line - 1]
