@@ -82,9 +82,7 @@ def _parse(parser: Any, text: str | None) -> Any:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the readable report.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress on stderr.")
-@click.pass_context
 def command(  # noqa: PLR0917 - click passes every option as an argument
-    ctx: click.Context,
     url: str,
     rate: str | None,
     duration: str,
@@ -174,7 +172,7 @@ def command(  # noqa: PLR0917 - click passes every option as an argument
     else:
         click.echo(render_text(document))
     if not document["passed"]:
-        ctx.exit(EXIT_GATE_FAILED)
+        sys.exit(EXIT_GATE_FAILED)  # click swallows ctx.exit codes outside standalone mode
 
 
 def _run(config: Any, mix: Any, recorder: Any, *, show_progress: bool) -> Any:

@@ -1,0 +1,107 @@
+"""The command as a user runs it: gates decide the exit status, errors are counted by kind, writes are recorded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from cityscale.loadtest.stats import Stats
+from cityscale.stack.ports import free_port
+from tests.loadtest.delay_server import DelaySchedule, delay_server
+
+TOKEN = "loadtest-token-7c1e"  # test-only
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cityscale", "loadtest", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def test_a_failed_gate_exits_1_and_says_which() -> None:
+    with delay_server(DelaySchedule(delay=0.020)) as server:
+        done = run(server.url, "--rate", "100/s", "--duration", "1s", "-q", "--p99", "5ms", "--max-error-rate", "0")
+    assert done.returncode == 1, done.stderr
+    assert "FAIL  p99 latency" in done.stdout
+    assert "pass  error rate: 0.000%" in done.stdout
+    assert "Verdict: FAIL (p99 latency)" in done.stdout
+    assert "  200         100" in done.stdout  # the status-code table
+
+
+def test_passing_gates_exit_0_with_live_progress_on_stderr() -> None:
+    with delay_server(DelaySchedule(delay=0.001)) as server:
+        done = run(server.url, "--rate", "6000/min", "--duration", "1.5s", "--p99", "200ms", "--min-rate", "90/s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Verdict: PASS" in done.stdout
+    assert "sent " in done.stderr  # the once-a-second progress line
+    assert "req/s" in done.stderr
+
+
+def test_refused_connections_are_counted_as_refused() -> None:
+    port = free_port()  # nothing listens there
+    done = run(
+        f"http://127.0.0.1:{port}/", "--rate", "50/s", "--duration", "0.5s", "-q", "--json", "--max-error-rate", "1%"
+    )
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["errors"]["refused"] == report["requests"]["scheduled"] == 25
+    assert report["requests"]["error_rate"] == 1.0
+    assert report["slo"] == [{"gate": "error rate", "limit": "<= 1.000%", "measured": "100.000%", "passed": False}]
+
+
+def test_bad_input_is_one_line_and_exit_2() -> None:
+    for args, message in [
+        (("http://127.0.0.1:1/", "--rate", "lots"), "rate 'lots'"),
+        (("ftp://127.0.0.1/",), "only http://"),
+        (("http://127.0.0.1:1/", "-r", "1 POST /api/cities {}"), "needs API_TOKEN"),
+    ]:
+        done = run(*args, env={"PATH": "/usr/bin:/bin"})
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_writes_are_recorded_with_their_ids_and_the_token_never_shows(tmp_path: Path) -> None:
+    record = tmp_path / "writes.jsonl"
+    with delay_server(DelaySchedule(delay=0.001)) as server:
+        done = run(
+            server.url,
+            "--rate", "200/s", "--duration", "1s", "--seed", "3", "--record-writes", str(record),
+            "-r", "80 GET /api/cities/{id:1-10}",
+            "-r", '20 POST /api/cities {"city_name": "Load {seq}", "country": "Testland"}',
+            env={"API_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        received = list(server.bodies)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert 20 <= len(lines) <= 70  # ~20 % of 200
+    assert len(lines) == len(received)
+    assert all(line["acknowledged"] and line["status"] == 201 and line["error"] is None for line in lines)
+    assert sorted(line["id"] for line in lines) == list(range(1, len(lines) + 1))  # the ids the server gave
+    assert sorted(line["request_body"].encode() for line in lines) == sorted(received)
+    everything = done.stdout + done.stderr + record.read_text()
+    assert TOKEN not in everything
+
+
+def test_stats_travel_between_processes_without_losing_precision() -> None:
+    first, second = Stats(), Stats()
+    for ms in range(1, 101):
+        first.record_response(ms / 1000, 200, 10)
+    second.record_response(5.0, 503, 7)
+    second.record_error("reset", "peer closed")
+    merged = Stats.from_wire(json.loads(json.dumps(first.to_wire())))
+    merged.merge(second)
+    assert merged.responses == 101
+    assert merged.failures == 2  # the 503 and the reset
+    assert merged.bytes_received == 1007
+    latency = merged.latency_ms()
+    assert abs(latency["p50"] - 51) < 0.1
+    assert abs(latency["max"] - 5000) < 5
