@@ -24,6 +24,7 @@ from cityscale.loadtest.writes import WriteRecorder
 # Every timestamp is time.monotonic() (CLOCK_MONOTONIC, nanoseconds): uvloop's loop.time() has only
 # millisecond resolution, and the accuracy test compares against a server reading the same clock.
 _START_DELAY = 0.05  # lets the loop settle before the first scheduled request
+_MIN_SLEEP = 0.001
 _RECONNECT_PAUSE = 0.01  # a closed-loop worker whose connect failed waits this long: bounded error spin
 
 
@@ -144,8 +145,11 @@ async def run_open(  # noqa: PLR0915 - one schedule loop reads best in one piece
             task.add_done_callback(in_flight.discard)
             sent += 1
         progress.dispatched = sent
-        # sleep until the next one is due; sleep(0) still lets responses in when we are behind
-        await asyncio.sleep(max(0.0, start + sent / rate - clock()))
+        # Sleep until the next one is due, but at least one timer tick: shorter sleeps round to zero
+        # (uvloop's timers count milliseconds) and spin a core the server needs. Requests due within
+        # the tick leave together, up to 1 ms late, and that lateness is in their latency.
+        wait = start + sent / rate - clock()
+        await asyncio.sleep(max(wait, _MIN_SLEEP) if wait > 0 else 0)
 
     unfinished = 0
     if in_flight:
