@@ -105,3 +105,23 @@ def test_stats_travel_between_processes_without_losing_precision() -> None:
     latency = merged.latency_ms()
     assert abs(latency["p50"] - 51) < 0.1
     assert abs(latency["max"] - 5000) < 5
+
+
+def test_several_processes_share_one_schedule_and_merge_their_results(tmp_path: Path) -> None:
+    record = tmp_path / "writes.jsonl"
+    with delay_server(DelaySchedule(delay=0.020)) as server:
+        done = run(
+            server.url,
+            "--rate", "200/s", "--duration", "1s", "--processes", "2", "--json", "-q", "--record-writes", str(record),
+            "-r", '1 POST /api/cities {"city_name": "Load {seq}", "country": "Testland"}',
+            env={"API_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["processes"] == 2
+    assert report["requests"]["scheduled"] == report["requests"]["responses"] == 200
+    assert report["status_codes"] == {"201": 200}
+    assert 18 < report["latency_ms"]["p50"] < 30  # merged histograms: the 20 ms delay, not zero or double
+    bodies = [json.loads(line)["request_body"] for line in record.read_text().splitlines()]
+    assert len(bodies) == 200  # both processes appended whole lines to one file
+    assert sorted(json.loads(body)["city_name"] for body in bodies) == sorted(f"Load {n}" for n in range(1, 201))

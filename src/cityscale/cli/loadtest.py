@@ -80,6 +80,13 @@ def _parse(parser: Any, text: str | None) -> Any:
 @click.option(
     "--min-rate", metavar="N/UNIT", help="Gate: at least this many requests sent per unit (the generator kept up)."
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Generator processes sharing the schedule (one core each); for rates one process cannot keep.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the readable report.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress on stderr.")
 def command(  # noqa: PLR0917 - click passes every option as an argument
@@ -95,6 +102,7 @@ def command(  # noqa: PLR0917 - click passes every option as an argument
     max_error_rate: str | None,
     p99_text: str | None,
     min_rate: str | None,
+    processes: int,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -115,22 +123,20 @@ def command(  # noqa: PLR0917 - click passes every option as an argument
 
     Exit status: 0 every gate passed, 1 a gate failed, 2 bad input.
     """
-    import orjson
-
-    from cityscale.loadtest.gates import Gates, evaluate, generator_health
+    from cityscale.loadtest.gates import Gates
     from cityscale.loadtest.mix import MixError, build_mix, parse_file, parse_flag
-    from cityscale.loadtest.report import render_text, to_document
     from cityscale.loadtest.runner import RunConfig
     from cityscale.loadtest.target import TargetError, parse_target
     from cityscale.loadtest.units import parse_duration, parse_fraction, parse_rate
     from cityscale.loadtest.writes import WriteRecorder
 
+    token = os.environ.get("API_TOKEN") or None
     try:
         target = parse_target(url)
         specs = [parse_flag(text, i) for i, text in enumerate(requests, start=1)]
         if mix_file is not None:
             specs += parse_file(mix_file)
-        mix = build_mix(specs, target, os.environ.get("API_TOKEN") or None, seed=seed)
+        mix = build_mix(specs, target, token, seed=seed)
     except (TargetError, MixError) as exc:
         raise _bad_input(str(exc)) from None
     rate_per_second = _parse(parse_rate, rate)
@@ -157,22 +163,60 @@ def command(  # noqa: PLR0917 - click passes every option as an argument
             recorder = WriteRecorder(record_writes)
         except ValueError as exc:
             raise _bad_input(str(exc)) from None
-    try:
-        result = _run(config, mix, recorder, show_progress=not quiet)
-    finally:
+    if processes > 1:
         if recorder is not None:
-            recorder.close()
+            recorder.close()  # emptied and known writable; the processes append to it
+        result = _run_processes(config, specs, token, processes, seed, record_writes, show_progress=not quiet)
+    else:
+        try:
+            result = _run(config, mix, recorder, show_progress=not quiet)
+        finally:
+            if recorder is not None:
+                recorder.close()
+    if not _report(url, result, gates, mix.describe(), record_writes, as_json=as_json):
+        sys.exit(EXIT_GATE_FAILED)  # click swallows ctx.exit codes outside standalone mode
+
+
+def _report(
+    url: str, result: Any, gates: Any, mix: list[dict[str, object]], record_writes: Path | None, *, as_json: bool
+) -> bool:
+    """Print the report; True when every gate passed."""
+    import orjson
+
+    from cityscale.loadtest.gates import evaluate, generator_health
+    from cityscale.loadtest.report import render_text, to_document
+
     health = generator_health(result)
     checks = evaluate(result, gates)
-    document = to_document(url, result, health, checks, mix.describe())
+    document = to_document(url, result, health, checks, mix)
     if record_writes is not None:
-        document["writes_recorded"] = {"file": str(record_writes), "count": recorder.count if recorder else 0}
+        with record_writes.open("rb") as lines:
+            count = sum(1 for _ in lines)
+        document["writes_recorded"] = {"file": str(record_writes), "count": count}
     if as_json:
         click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(render_text(document))
-    if not document["passed"]:
-        sys.exit(EXIT_GATE_FAILED)  # click swallows ctx.exit codes outside standalone mode
+    return bool(document["passed"])
+
+
+def _run_processes(  # noqa: PLR0917 - a private step of the command
+    config: Any,
+    specs: Any,
+    token: str | None,
+    processes: int,
+    seed: int | None,
+    record: Path | None,
+    *,
+    show_progress: bool,
+) -> Any:
+    from cityscale.loadtest.processes import GeneratorProcessError, Plan, run_in_processes
+
+    plan = Plan(config, specs, token, processes, seed, record)
+    try:
+        return run_in_processes(plan, show_progress=show_progress)
+    except GeneratorProcessError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _run(config: Any, mix: Any, recorder: Any, *, show_progress: bool) -> Any:

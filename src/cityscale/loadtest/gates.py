@@ -32,7 +32,7 @@ class GateResult:
 class GeneratorHealth:
     scheduled_rate: float | None
     achieved_rate: float  # requests put on the wire per second
-    cpu_share: float  # of one core
+    cpu_share: float  # of one core, per generator process (each runs on one core)
     send_lag_p99_ms: float
     bottleneck: bool
     reasons: tuple[str, ...]
@@ -49,13 +49,13 @@ def error_rate(result: RunResult) -> float:
 
 
 def generator_health(result: RunResult) -> GeneratorHealth:
-    cpu_share = result.cpu_seconds / result.elapsed if result.elapsed > 0 else 0.0
+    cpu_share = result.cpu_seconds / result.elapsed / result.processes if result.elapsed > 0 else 0.0
     lag = result.stats.dispatch_lag
     lag_p99 = lag.get_value_at_percentile(99) / 1000 if lag.get_total_count() else 0.0
     rate = achieved_rate(result)
     reasons = []
     if cpu_share >= CPU_SATURATED:
-        reasons.append(f"it used {cpu_share:.0%} of a core")
+        reasons.append(f"it used {cpu_share:.0%} of a core" + (" per process" if result.processes > 1 else ""))
     if result.mode == "open":
         if lag_p99 > LATE_SEND_MS:
             reasons.append(f"p99 of its own send delay was {lag_p99:.1f} ms with a connection free")

@@ -186,10 +186,21 @@ def _spec_from_table(entry: object, where: str) -> TemplateSpec:
     return TemplateSpec(float(weight), method, path, body, where)
 
 
-def build_mix(specs: list[TemplateSpec], target: Target, token: str | None, *, seed: int | None = None) -> Mix:
-    """Compile the templates for `target`; writes need `token` (the caller reads it from API_TOKEN)."""
+def build_mix(
+    specs: list[TemplateSpec],
+    target: Target,
+    token: str | None,
+    *,
+    seed: int | None = None,
+    seq_start: int = 1,
+    seq_step: int = 1,
+) -> Mix:
+    """Compile the templates for `target`; writes need `token` (the caller reads it from API_TOKEN).
+
+    Generator process k of N uses `seq_start=k+1, seq_step=N`, so `{seq}` stays unique across them.
+    """
     rng = random.Random(seed)  # noqa: S311 - load shapes, not secrets
-    counter = itertools.count(1)
+    counter = itertools.count(seq_start, seq_step)
     seq = counter.__next__
     if not specs:
         specs = [TemplateSpec(1.0, "GET", target.path_and_query, None, "the URL")]

@@ -30,6 +30,7 @@ def to_document(
         "rate_per_second": result.rate,
         "duration_seconds": result.duration,
         "connections": result.connections,
+        "processes": result.processes,
         "mix": mix,
         "started_monotonic": result.started_monotonic,
         "elapsed_seconds": result.elapsed,
@@ -105,6 +106,7 @@ def render_text(doc: dict[str, Any]) -> str:  # noqa: PLR0912 - one section afte
     summary = (
         f"Generator   {planned}sent {generator['achieved_rate']:,.1f}/s, "
         f"CPU {generator['cpu_share_of_one_core']:.0%} of one core"
+        + (f" per process ({doc['processes']} processes)" if doc["processes"] > 1 else "")
     )
     if doc["mode"] == "open":
         summary += f", own send delay p99 {generator['send_lag_p99_ms']:.2f} ms"
@@ -113,7 +115,7 @@ def render_text(doc: dict[str, Any]) -> str:  # noqa: PLR0912 - one section afte
         lines.append(
             "  the generator itself was the bottleneck ("
             + "; ".join(generator["reasons"])
-            + "): the numbers above understate what the server can do; run the generator on another machine"
+            + "): the numbers above understate what the server can do; add --processes or another machine"
         )
     else:
         lines.append("  the generator kept up: the numbers above are the server's")

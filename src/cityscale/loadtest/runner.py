@@ -61,6 +61,7 @@ class RunResult:
     peak_connections: int
     unfinished: int  # still in flight after the drain: counted as timeouts
     stats: Stats = field(default_factory=Stats)
+    processes: int = 1
 
 
 def _recorder_hook(
@@ -93,8 +94,9 @@ def _recorder_hook(
 
 
 async def run_open(  # noqa: PLR0915 - one schedule loop reads best in one piece
-    config: RunConfig, mix: Mix, recorder: WriteRecorder | None, progress: Progress
+    config: RunConfig, mix: Mix, recorder: WriteRecorder | None, progress: Progress, *, start_at: float | None = None
 ) -> RunResult:
+    """`start_at` (time.monotonic()) lets several processes share one schedule, each with its phase."""
     if config.rate is None:
         raise ValueError("run_open needs a rate")
     loop = asyncio.get_running_loop()
@@ -104,7 +106,7 @@ async def run_open(  # noqa: PLR0915 - one schedule loop reads best in one piece
     choose = mix.chooser()
     total = max(1, round(rate * config.duration))
     cpu_before = time.process_time()
-    start = clock() + _START_DELAY
+    start = start_at if start_at is not None else clock() + _START_DELAY
     progress.started_at = start
     in_flight: set[asyncio.Task[None]] = set()
     last_send = start
@@ -179,11 +181,15 @@ async def run_open(  # noqa: PLR0915 - one schedule loop reads best in one piece
     )
 
 
-async def run_closed(config: RunConfig, mix: Mix, recorder: WriteRecorder | None, progress: Progress) -> RunResult:
+async def run_closed(
+    config: RunConfig, mix: Mix, recorder: WriteRecorder | None, progress: Progress, *, start_at: float | None = None
+) -> RunResult:
     clock = time.monotonic
     timeout, stats, target = config.timeout, progress.stats, config.target
     choose = mix.chooser()
     cpu_before = time.process_time()
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - clock()))
     start = clock()
     deadline = start + config.duration
     progress.started_at = start

@@ -33,11 +33,15 @@ def resource_id(body: bytes | None, location: str | None, path: str) -> int | st
 
 
 class WriteRecorder:
-    """Appends lines as writes complete; `close()` flushes. Lines are in completion order."""
+    """Appends lines as writes complete, in completion order.
 
-    def __init__(self, path: Path) -> None:
+    Unbuffered with O_APPEND: each line is one write(2) at the end of the file, so several generator
+    processes can share the file without splitting each other's lines.
+    """
+
+    def __init__(self, path: Path, *, truncate: bool = True) -> None:
         try:
-            self._file: IO[bytes] = path.open("wb")
+            self._file: IO[bytes] = path.open("wb" if truncate else "ab", buffering=0)
         except OSError as exc:
             raise ValueError(f"--record-writes {path}: {exc.strerror or exc}") from None
         self.count = 0
