@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     MAX_REPLICA_LAG: float = Field(5.0, ge=0, le=86400)
     REDIS_URL: str = ""
     CACHE_TTL: float = Field(30.0, ge=0, le=86400)
+    CACHE_L1_TTL: float = Field(1.0, ge=0, le=60)
     API_TOKEN: str | None = None
     LOG_LEVEL: str = "info"
     MAX_BODY_BYTES: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)

@@ -17,6 +17,12 @@ from cityscale.api.auth import BearerAuth
 from cityscale.api.problems import Problem, problem_response
 from cityscale.api.request_context import RequestContextMiddleware
 from cityscale.api.routes import cities, docs, health
+from cityscale.cache.read_through import ReadCache
+from cityscale.cache.redis_store import RedisStore
+from cityscale.observability.collector import ServiceStateCollector
+from cityscale.observability.endpoint import metrics_route
+from cityscale.observability.middleware import MetricsMiddleware
+from cityscale.observability.red import red_recorder
 from cityscale.settings import Settings, load_settings
 from cityscale.store.database import Database
 from cityscale.store.errors import DatabaseUnavailableError, SchemaNotReadyError
@@ -28,25 +34,40 @@ class Services:
 
     settings: Settings
     database: Database
+    cache: ReadCache
     auth: BearerAuth
 
 
+def build_services(settings: Settings) -> Services:
+    redis = RedisStore(settings.REDIS_URL) if settings.REDIS_URL else None
+    return Services(
+        settings=settings,
+        database=Database(settings),
+        cache=ReadCache(redis, ttl=settings.CACHE_TTL, l1_ttl=settings.CACHE_L1_TTL),
+        auth=BearerAuth(settings.API_TOKEN),
+    )
+
+
 def create_app(settings: Settings, *, access_log: IO[bytes] | None = None) -> Starlette:
-    services = Services(settings=settings, database=Database(settings), auth=BearerAuth(settings.API_TOKEN))
+    services = build_services(settings)
+    red = red_recorder()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await services.database.open()
+        services.cache.start()
         try:
             yield
         finally:
             # Runs after the server stopped taking requests and in-flight ones finished (graceful drain).
+            await services.cache.stop()
             await services.database.close()
 
     routes = [
         *cities.routes(services),
         *health.routes(services),
         *docs.routes(),
+        metrics_route(ServiceStateCollector(services.database, services.cache), red),
     ]
     app = Starlette(
         routes=routes,
@@ -58,8 +79,11 @@ def create_app(settings: Settings, *, access_log: IO[bytes] | None = None) -> St
             HTTPException: _http_exception_handler,
         },
     )
+    # A JSON API answers a stray slash with a precise 404, not a redirect that clients may not follow.
+    app.router.redirect_slashes = False
     app.state.services = services
     app.add_middleware(RequestContextMiddleware, stream=access_log)
+    app.add_middleware(MetricsMiddleware, recorder=red)  # outermost: it sees the final status, 500s included
     return app
 
 

@@ -1,18 +1,16 @@
-"""HTTP caching of read responses: a strong ETag from the body bytes, 304 on a matching If-None-Match."""
+"""HTTP caching of read responses: a strong ETag from the body bytes, 304 on a matching If-None-Match,
+and the `Age`/`Warning` of a stale answer served while the database is down (stale-if-error)."""
 
 from __future__ import annotations
-
-import hashlib
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cityscale.cache.entry import CacheEntry, etag_of
+
 # Short enough that a write is visible to every client within about a second (DESIGN.md).
 CACHE_CONTROL = "public, max-age=1"
-
-
-def etag_of(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
+STALE_WARNING = '110 - "Response is Stale"'
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -22,11 +20,17 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return any(candidate.strip().removeprefix("W/") == etag for candidate in if_none_match.split(","))
 
 
-def json_response(request: Request, body: bytes, *, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    request: Request, body: bytes, *, etag: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """A cacheable JSON response, or 304 Not Modified when the client already has these bytes."""
-    etag = etag_of(body)
+    etag = etag or etag_of(body)
     all_headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **(headers or {})}
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and _matches(if_none_match, etag):
         return Response(status_code=304, headers=all_headers)
     return Response(body, media_type="application/json", headers=all_headers)
+
+
+def stale_headers(entry: CacheEntry) -> dict[str, str]:
+    return {"Age": str(int(entry.age())), "Warning": STALE_WARNING}

@@ -93,6 +93,10 @@ def openapi_document() -> dict[str, Any]:
         [CityWrite, CityPatch], ref_template="#/components/schemas/{name}"
     )
     del write_schema, patch_schema
+    # msgspec describes population as int-or-float (so 154.0 decodes); to clients it is an integer.
+    population = {"type": "integer", "minimum": 0, "maximum": 10**11}
+    components["CityWrite"]["properties"]["population"] = population
+    components["CityPatch"]["properties"]["population"] = population
     city_ref = {"$ref": "#/components/schemas/City"}
     return {
         "openapi": "3.1.0",

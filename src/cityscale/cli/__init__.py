@@ -29,7 +29,8 @@ def cli() -> None:
 
     \b
     Quick start (no database needed, one is created in ./.cityscale):
-      cityscale serve              # the API on http://127.0.0.1:3000
+      cityscale up                 # the whole architecture on http://127.0.0.1:8080 (nginx, replicas, Redis)
+      cityscale serve              # one API instance on http://127.0.0.1:3000
     Against your own PostgreSQL (DB_HOST, DB_USER, ... or DATABASE_URL):
       cityscale migrate && cityscale seed && cityscale serve
     """
@@ -53,7 +54,8 @@ def main() -> None:
     from cityscale.cli._errors import expected_errors
 
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns a command's ctx.exit(n) code instead of exiting with it.
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("cityscale: interrupted", err=True)
         sys.exit(130)
@@ -65,3 +67,5 @@ def main() -> None:
     except expected_errors() as exc:
         click.echo(f"cityscale: {exc}", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

@@ -14,6 +14,7 @@ requires a password (scram-sha-256) even on loopback: other local users share th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -174,6 +175,19 @@ class PostgresCluster:
         self._write_settings(state.port, durable=durable, max_connections=self._primary_max_connections(primary))
         state.save(self._state_file)
 
+    def follow(self, primary: PostgresCluster) -> None:
+        """Point a stopped replica at `primary`'s current port (after the primary moved to another one).
+
+        `pg_basebackup -R` wrote `primary_conninfo` into postgresql.auto.conf, which PostgreSQL reads
+        last, so that is the line to replace.
+        """
+        source = primary.state
+        conninfo = f"host=127.0.0.1 port={source.port} user={source.superuser} password={source.password}"
+        auto_conf = self.data_dir / "postgresql.auto.conf"
+        kept = [line for line in auto_conf.read_text().splitlines() if not line.startswith("primary_conninfo")]
+        escaped = conninfo.replace("'", "''")
+        auto_conf.write_text("\n".join([*kept, f"primary_conninfo = '{escaped}'"]) + "\n")
+
     def _primary_max_connections(self, primary: PostgresCluster) -> int:
         # A hot standby refuses to start with max_connections below its primary's.
         for line in (primary.data_dir / "cityscale.conf").read_text().splitlines():
@@ -197,6 +211,9 @@ class PostgresCluster:
             "log_min_messages = warning",
             "log_line_prefix = '%m [%p] %q%u@%d '",
         ]
+        if (self._bin_dir_or_find().parent / "lib" / "pg_stat_statements.so").exists():
+            # Per-query statistics: what the doctor and the benchmarks read to see who does what.
+            lines += ["shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = top"]
         if not durable:
             # Test clusters only: losing them on a crash costs nothing, and fsync dominates their run time.
             lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
@@ -305,24 +322,49 @@ class PostgresCluster:
 
     # -- running binaries ----------------------------------------------------------------------
 
-    def _binary(self, name: str) -> str:
+    def _bin_dir_or_find(self) -> Path:
         if self._bin_dir is None:
             self._bin_dir = postgres_bin_dir()
-        return str(self._bin_dir / name)
+        return self._bin_dir
+
+    def _binary(self, name: str) -> str:
+        return str(self._bin_dir_or_find() / name)
 
     def _run(self, argv: list[str], *, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         command = [self._binary(argv[0]), *argv[1:]]
         if self._run_as:
             command = ["runuser", "-u", self._run_as, "--", *command]
-        result = subprocess.run(
+        # A session of its own: the postmaster that `pg_ctl start` leaves behind must not receive the
+        # terminal's Ctrl-C; its owner (`cityscale up`, a test) stops it in order.
+        with subprocess.Popen(
             command,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
-            timeout=timeout,
-            check=False,
             cwd="/",
-        )
+            start_new_session=True,
+        ) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except BaseException:
+                # Interrupted (Ctrl-C, a timeout): end the whole group, so that no pg_basebackup keeps
+                # writing behind `runuser`'s back.
+                _end_group(process)
+                raise
+        result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if check and result.returncode != 0:
             raise PostgresError(f"{argv[0]} failed ({result.returncode}): {(result.stderr or '').strip()}")
         return result
+
+
+def _end_group(process: subprocess.Popen[str], grace: float = 10) -> None:
+    """SIGTERM a command's process group (a postmaster among it shuts down cleanly), SIGKILL what stays."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

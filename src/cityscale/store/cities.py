@@ -71,23 +71,35 @@ def build_list_sql(query: ListQuery) -> tuple[str, list[object]]:
         conditions.append(f"population >= ${len(args)}")
     args.append(query.limit + 1)  # one extra row tells whether there is a next page
     limit_param = f"${len(args)}"
+    # json_agg is the cheapest way found to turn a page into JSON (bench: half the CPU of a CTE with
+    # string_agg(row_to_json)); the extra row is cut off in Python (see `_cut_last`).
     sql = f"""
-        WITH page AS (
-            SELECT {_SELECT} FROM cities WHERE {" AND ".join(conditions)} ORDER BY id LIMIT {limit_param}
-        ), shown AS (
-            SELECT * FROM page ORDER BY id LIMIT {limit_param} - 1
-        )
-        SELECT '[' || coalesce((SELECT string_agg(row_to_json(shown)::text, ',' ORDER BY id) FROM shown), '') || ']',
-               (SELECT count(*) FROM page) = {limit_param},
-               (SELECT max(id) FROM shown)
+        SELECT json_agg(c ORDER BY c.id)::text, count(*), (array_agg(c.id ORDER BY c.id))[{limit_param} - 1]
+        FROM (SELECT {_SELECT} FROM cities WHERE {" AND ".join(conditions)} ORDER BY id LIMIT {limit_param}) c
     """  # noqa: S608 - the f-string only assembles fixed fragments and $n placeholders
     return sql, args
 
 
+# json_agg separates elements with exactly this; inside values a newline is always escaped as \n, so the
+# sequence cannot occur in data and splitting on it is exact.
+_ELEMENT_SEPARATOR = ", \n "
+
+
+def _cut_last(body: str) -> str:
+    return body[: body.rindex(_ELEMENT_SEPARATOR)] + "]"
+
+
 async def list_page(conn: Connection, query: ListQuery) -> Page:
     sql, args = build_list_sql(query)
-    body, has_more, last_id = await conn.fetchrow(sql, *args)  # type: ignore[misc]
-    return Page(body=body.encode(), next_after_id=last_id if has_more else None)
+    row = await conn.fetchrow(sql, *args)
+    assert row is not None  # noqa: S101 - an aggregate always returns one row
+    body, count, last_shown_id = row
+    if body is None:
+        return Page(body=b"[]", next_after_id=None)
+    has_more = count > query.limit
+    if has_more:
+        body = _cut_last(body)
+    return Page(body=body.replace(_ELEMENT_SEPARATOR, ",").encode(), next_after_id=last_shown_id if has_more else None)
 
 
 _ITEM_SQL = f"SELECT row_to_json(c)::text FROM (SELECT {_SELECT} FROM cities WHERE id = $1) c"  # noqa: S608

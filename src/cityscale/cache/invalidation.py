@@ -1,0 +1,97 @@
+"""Keeping every instance's L1 and key versions coherent through Redis pub/sub.
+
+Messages on `cs:v1:invalidate`: `item:<id> lists:<version>` after a write, `gen:<n>` after a
+generation bump. A listener task applies them to this instance; when it (re)connects, it clears the
+L1 and re-reads the versions, since messages sent while it was away are lost. A 1 s poll of the
+versions backs it up, so a lost message costs at most about a second of staleness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from cityscale.cache.l1 import L1Cache
+from cityscale.cache.redis_store import CHANNEL, RedisStore, RedisUnavailableError
+
+log = logging.getLogger("cityscale.cache")
+
+POLL_INTERVAL = 1.0
+RECONNECT_DELAY = 0.5
+
+
+@dataclass
+class KeyVersions:
+    """Parts of every cache key: bumping one makes older entries unreachable."""
+
+    generation: int = 0
+    lists: int = 0
+
+
+class InvalidationListener:
+    def __init__(self, store: RedisStore, l1: L1Cache, versions: KeyVersions) -> None:
+        self.store = store
+        self.l1 = l1
+        self.versions = versions
+        self._tasks: list[asyncio.Task[None]] = []
+        self.connected = False
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._poll())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def apply(self, message: str) -> None:
+        for part in message.split():
+            kind, _, value = part.partition(":")
+            if kind == "item":
+                self.l1.discard(f"item:{value}")
+            elif kind == "lists" and value.isdigit():
+                self.versions.lists = max(self.versions.lists, int(value))
+            elif kind == "gen" and value.isdigit() and int(value) > self.versions.generation:
+                self.versions.generation = int(value)
+                self.l1.clear()
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.store.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                # Whatever was published while we were not listening is lost: start from a clean slate.
+                self.l1.clear()
+                await self._refresh_versions()
+                self.connected = True
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    if isinstance(data, bytes):
+                        self.apply(data.decode(errors="replace"))
+            except (RedisError, OSError, RedisUnavailableError) as exc:
+                log.debug("invalidation listener lost redis: %s", exc)
+            finally:
+                self.connected = False
+                # Closing a connection that already failed may raise anything redis-py wraps; it is gone either way.
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            with contextlib.suppress(RedisUnavailableError):
+                await self._refresh_versions()
+
+    async def _refresh_versions(self) -> None:
+        generation, lists = await self.store.versions()
+        if generation > self.versions.generation:
+            self.versions.generation = generation
+            self.l1.clear()
+        self.versions.lists = max(self.versions.lists, lists)

@@ -1,0 +1,291 @@
+"""Cache-aside reads: L1, then Redis, then the database, with single-flight and stale-if-error.
+
+`ReadCache.get()` returns the response bytes of an item or list read. The loader (a database query)
+runs at most once per key at a time in this process (single-flight) and, across instances, while a
+short Redis lock is held; the others wait briefly for the value to appear. When the database cannot
+answer, an entry past its freshness is served rather than an error (`Lookup.stale`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from cityscale.cache.entry import CacheEntry
+from cityscale.cache.invalidation import InvalidationListener, KeyVersions
+from cityscale.cache.l1 import L1Cache
+from cityscale.cache.redis_store import PREFIX, RedisStore, RedisUnavailableError
+from cityscale.cache.singleflight import SingleFlight
+from cityscale.store.errors import DatabaseUnavailableError
+
+log = logging.getLogger("cityscale.cache")
+
+L1_TTL = 1.0  # default seconds an L1 entry is fresh: the bound on staleness when an invalidation is lost
+TTL_JITTER = 0.1  # +-10 %: entries filled together do not all expire together
+STALE_FOR = 300.0  # how long past freshness an entry may still be served when the database is down
+LOCK_TTL = 2.0
+LOCK_WAIT = 0.25  # how long a loser of the fill lock waits for the winner's value before querying itself
+TOMBSTONE_MIN_TTL = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a loader returns: the body (None: not found) and the LSN the data is at least as new as."""
+
+    body: bytes | None
+    lsn: int
+    next_after_id: int | None = None
+
+    def entry(self) -> CacheEntry:
+        return CacheEntry(self.body or b"", time.time(), self.lsn, self.body is not None, self.next_after_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    entry: CacheEntry
+    source: str  # "l1", "redis", "db" or "stale"
+
+    @property
+    def stale(self) -> bool:
+        return self.source == "stale"
+
+
+@dataclass
+class CacheCounters:
+    """Plain counters read by the metrics collector at scrape time (nothing costly on the hot path)."""
+
+    l1_hits: int = 0
+    l1_misses: int = 0
+    redis_hits: int = 0
+    redis_misses: int = 0
+    redis_errors: int = 0
+    stale_served: int = 0
+    fills_refused: int = 0
+
+
+Loader = Callable[[int | None], Awaitable[Loaded]]
+
+
+class ReadCache:
+    def __init__(self, redis: RedisStore | None, *, ttl: float, l1_ttl: float = L1_TTL) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self.l1_ttl = min(l1_ttl, ttl)
+        self.l1 = L1Cache()
+        self.versions = KeyVersions()
+        self.counters = CacheCounters()
+        self.flight: SingleFlight[Lookup] = SingleFlight()
+        self.listener = InvalidationListener(redis, self.l1, self.versions) if redis else None
+        self._redis_missed_writes = False
+        self._maintenance: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0
+
+    def start(self) -> None:
+        if self.listener is not None and self.enabled:
+            self.listener.start()
+            self._maintenance = asyncio.create_task(self._recover_periodically())
+
+    async def stop(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        if self.listener is not None:
+            await self.listener.stop()
+        if self.redis is not None:
+            await self.redis.close()
+
+    # -- keys ----------------------------------------------------------------------------------------
+
+    def item_key(self, city_id: int) -> str:
+        return f"item:{city_id}"
+
+    def list_key(self, digest: str) -> str:
+        return f"list:{self.versions.lists}:{digest}"
+
+    def _redis_key(self, key: str) -> str:
+        return f"{PREFIX}g{self.versions.generation}:{key}"
+
+    def _tombstones(self, key: str) -> list[str]:
+        if key.startswith("item:"):
+            return [f"{PREFIX}tomb:{key}"]
+        return [f"{PREFIX}tomb:lists"]
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    async def get(self, key: str, load: Loader, *, min_lsn: int | None = None) -> Lookup:
+        """The entry for `key`, at least as new as `min_lsn` when given (read-your-writes)."""
+        if not self.enabled:
+            return Lookup((await load(min_lsn)).entry(), "db")
+        cached = self.l1.get(key)
+        if (
+            cached is not None
+            and cached.fresh(self.l1_ttl, time.monotonic())
+            and (min_lsn is None or cached.entry.lsn >= min_lsn)
+        ):
+            self.counters.l1_hits += 1
+            return Lookup(cached.entry, "l1")
+        self.counters.l1_misses += 1
+        local = cached.entry if cached is not None else None
+        if min_lsn is not None:
+            # A read-your-writes read takes only data at least as new as its write, and does not join a
+            # load that may have started before that write.
+            shared, reachable = await self._redis_get(key)
+            if shared is not None and shared.lsn >= min_lsn and shared.age() < self._fresh_for(shared):
+                self.l1.put(key, shared)
+                return Lookup(shared, "redis")
+            return await self._load(key, load, min_lsn, shared or local, fill=reachable)
+        return await self.flight.run(key, self._shared_read(key, load, local))
+
+    async def _shared_read(self, key: str, load: Loader, local: CacheEntry | None) -> Lookup:
+        shared, reachable = await self._redis_get(key)
+        if shared is not None and shared.age() < self._fresh_for(shared):
+            self.l1.put(key, shared)
+            return Lookup(shared, "redis")
+        # At most one Redis timeout per request: when it just failed, skip the lock and the fill.
+        return await self._load(key, load, None, shared or local, use_lock=reachable, fill=reachable)
+
+    async def _load(
+        self,
+        key: str,
+        load: Loader,
+        min_lsn: int | None,
+        fallback: CacheEntry | None,
+        *,
+        use_lock: bool = False,
+        fill: bool = True,
+    ) -> Lookup:
+        lock = await self._lock(key) if use_lock else None
+        locked = lock is True
+        try:
+            if lock is False:
+                # Another instance is filling this key: wait briefly for its value instead of querying too.
+                waited = await self._wait_for_fill(key)
+                if waited is not None:
+                    self.l1.put(key, waited)
+                    return Lookup(waited, "redis")
+            try:
+                loaded = await load(min_lsn)
+            except DatabaseUnavailableError:
+                cached = self.l1.get(key)
+                stale = fallback if fallback is not None else (cached.entry if cached is not None else None)
+                if (
+                    stale is not None
+                    and stale.age() < self.ttl + STALE_FOR
+                    and (min_lsn is None or stale.lsn >= min_lsn)
+                ):
+                    self.counters.stale_served += 1
+                    return Lookup(stale, "stale")
+                raise
+            entry = loaded.entry()
+            self.l1.put(key, entry)
+            if fill:
+                await self._redis_fill(key, entry)
+            return Lookup(entry, "db")
+        finally:
+            if locked:
+                await self._unlock(key)
+
+    def _fresh_for(self, entry: CacheEntry) -> float:
+        # Jitter derived from the entry itself, so every instance agrees on when it goes stale.
+        spread = ((int(entry.stored_at * 1000) % 2001) - 1000) / 1000  # -1 .. +1
+        return self.ttl * (1 + TTL_JITTER * spread)
+
+    # -- redis, every call optional ------------------------------------------------------------------
+
+    async def _redis_get(self, key: str) -> tuple[CacheEntry | None, bool]:
+        """The shared entry, and whether Redis answered at all."""
+        if self.redis is None:
+            return None, False
+        try:
+            entry = await self.redis.get(self._redis_key(key))
+        except RedisUnavailableError:
+            self.counters.redis_errors += 1
+            return None, False
+        if entry is None:
+            self.counters.redis_misses += 1
+        else:
+            self.counters.redis_hits += 1
+        return entry, True
+
+    async def _redis_fill(self, key: str, entry: CacheEntry) -> None:
+        if self.redis is None:
+            return
+        ttl = (self.ttl + STALE_FOR) * (1 + random.uniform(-TTL_JITTER, TTL_JITTER))  # noqa: S311 - not crypto
+        try:
+            if not await self.redis.fill(self._redis_key(key), entry, ttl=ttl, tombstones=self._tombstones(key)):
+                self.counters.fills_refused += 1
+        except RedisUnavailableError:
+            self.counters.redis_errors += 1
+
+    async def _lock(self, key: str) -> bool | None:
+        """True: this instance fills the key; False: another one is filling it; None: Redis unavailable."""
+        if self.redis is None:
+            return None
+        try:
+            return await self.redis.try_lock(f"{PREFIX}lock:{self._redis_key(key)}", LOCK_TTL)
+        except RedisUnavailableError:
+            self.counters.redis_errors += 1
+            return None
+
+    async def _unlock(self, key: str) -> None:
+        if self.redis is not None:
+            try:
+                await self.redis.unlock(f"{PREFIX}lock:{self._redis_key(key)}")
+            except RedisUnavailableError:
+                self.counters.redis_errors += 1
+
+    async def _wait_for_fill(self, key: str) -> CacheEntry | None:
+        if self.redis is None:
+            return None
+        deadline = time.monotonic() + LOCK_WAIT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            entry, _ = await self._redis_get(key)
+            if entry is not None and entry.age() < self._fresh_for(entry):
+                return entry
+        return None
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    async def invalidate(self, city_id: int, lsn: int) -> None:
+        """After a committed write: this instance at once, every other one through Redis."""
+        self.l1.discard(self.item_key(city_id))
+        self.versions.lists += 1
+        if self.redis is None:
+            return
+        try:
+            if self._redis_missed_writes:
+                # Writes happened while Redis was unreachable: its entries may predate them. Start afresh.
+                await self.recover()
+            self.versions.lists = await self.redis.invalidate_write(
+                self._redis_key(self.item_key(city_id)), f"{PREFIX}tomb:{self.item_key(city_id)}", city_id, lsn,
+                max(TOMBSTONE_MIN_TTL, 2 * (self.ttl + STALE_FOR)),
+            )  # fmt: skip
+        except RedisUnavailableError:
+            self.counters.redis_errors += 1
+            self._redis_missed_writes = True
+
+    async def _recover_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self.recover()
+
+    async def recover(self) -> None:
+        """Called periodically: once Redis answers again after missed writes, bump the generation."""
+        if self.redis is None or not self._redis_missed_writes:
+            return
+        try:
+            self.versions.generation, self.versions.lists = await self.redis.bump_generation()
+        except RedisUnavailableError:
+            return
+        self.l1.clear()
+        self._redis_missed_writes = False

@@ -1,0 +1,144 @@
+"""Redis as the shared cache: bounded calls behind a circuit breaker, writes guarded by tombstones.
+
+Every call is bounded by a short timeout (`REDIS_TIMEOUT`, 100 ms): a Redis that is down, slow or
+blackholed costs at most that per request, and after a few failures the breaker stops calling it.
+
+Consistency rules (docs/caching.md):
+- An entry carries the LSN its data is at least as new as. A write records a tombstone (its commit
+  LSN) for what it changed; `fill` refuses to store data older than the tombstone, so a slow reader
+  cannot put back the value a write just invalidated.
+- Lists are invalidated as a whole by bumping a version that is part of every list key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from cityscale.breaker import CircuitBreaker
+from cityscale.cache.entry import CacheEntry
+
+log = logging.getLogger("cityscale.cache")
+
+REDIS_TIMEOUT = 0.1
+PREFIX = "cs:v1:"
+CHANNEL = PREFIX + "invalidate"
+LIST_VERSION_KEY = PREFIX + "listver"
+GENERATION_KEY = PREFIX + "gen"
+LIST_TOMBSTONE = PREFIX + "tomb:lists"
+T = TypeVar("T")
+
+# Store an entry unless a write newer than its data happened since (KEYS: entry, tombstone, list tombstone).
+_GUARDED_SET = """
+local entry_lsn = tonumber(ARGV[2])
+for i = 2, #KEYS do
+  local tomb = tonumber(redis.call('GET', KEYS[i]) or '-1')
+  if tomb > entry_lsn then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+
+# A write's invalidation, atomically: drop the item, record tombstones, bump the list version, tell everyone.
+# KEYS: item key, item tombstone, list tombstone, list version; ARGV: lsn, tombstone ttl ms, item id.
+_INVALIDATE = """
+local lsn = tonumber(ARGV[1])
+redis.call('DEL', KEYS[1])
+for i = 2, 3 do
+  local old = tonumber(redis.call('GET', KEYS[i]) or '-1')
+  if lsn > old then redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) else redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+local version = redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[4], 'item:' .. ARGV[3] .. ' lists:' .. version)
+return version
+"""
+
+
+class RedisUnavailableError(RuntimeError):
+    """Redis is down, slow or refused by the breaker; callers fall back to the database."""
+
+
+class RedisStore:
+    def __init__(self, url: str, *, timeout: float = REDIS_TIMEOUT) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.breaker = CircuitBreaker("redis", failure_threshold=3, reset_after=2.0)
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False,
+            max_connections=256, health_check_interval=0,
+        )  # fmt: skip
+        self._guarded_set = self.client.register_script(_GUARDED_SET)
+        self._invalidate = self.client.register_script(_INVALIDATE)
+        self.errors = 0
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            raise RedisUnavailableError("redis breaker open")
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await operation()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.breaker.failed()
+            self.errors += 1
+            raise RedisUnavailableError(f"redis: {type(exc).__name__}: {exc}") from None
+        self.breaker.succeeded()
+        return result
+
+    async def get(self, key: str) -> CacheEntry | None:
+        raw = await self._call(lambda: self.client.get(key))
+        return CacheEntry.decode(raw) if isinstance(raw, bytes) else None
+
+    async def fill(self, key: str, entry: CacheEntry, *, ttl: float, tombstones: list[str]) -> bool:
+        """Store `entry` for `ttl` seconds unless a tombstone says a newer write happened."""
+        keys: list[Any] = [key, *tombstones]
+        args: list[Any] = [entry.encode(), entry.lsn, max(1, int(ttl * 1000))]
+        stored = await self._call(lambda: self._guarded_set(keys=keys, args=args))
+        return bool(stored)
+
+    async def invalidate_write(
+        self, item_key: str, item_tombstone: str, city_id: int, lsn: int, tombstone_ttl: float
+    ) -> int:
+        """Apply a write's invalidation; returns the new list version."""
+        keys: list[Any] = [item_key, item_tombstone, LIST_TOMBSTONE, LIST_VERSION_KEY]
+        args: list[Any] = [lsn, int(tombstone_ttl * 1000), city_id, CHANNEL]
+        return int(await self._call(lambda: self._invalidate(keys=keys, args=args)))
+
+    async def versions(self) -> tuple[int, int]:
+        """(generation, list version), 0 when never set."""
+        generation, list_version = await self._call(lambda: self.client.mget([GENERATION_KEY, LIST_VERSION_KEY]))
+        return int(generation or 0), int(list_version or 0)
+
+    async def bump_generation(self) -> tuple[int, int]:
+        """Make every cached entry unreachable (after writes whose invalidation could not reach Redis).
+
+        Returns the new (generation, list version).
+        """
+
+        async def bump() -> tuple[int, int]:
+            generation = int(await self.client.incr(GENERATION_KEY))
+            await self.client.publish(CHANNEL, f"gen:{generation}")
+            return generation, int(await self.client.get(LIST_VERSION_KEY) or 0)
+
+        return await self._call(bump)
+
+    async def try_lock(self, key: str, ttl: float) -> bool:
+        """A short cross-instance lock for single-flight fills (expires by itself)."""
+        return bool(await self._call(lambda: self.client.set(key, b"1", nx=True, px=int(ttl * 1000))))
+
+    async def unlock(self, key: str) -> None:
+        await self._call(lambda: self.client.delete(key))
+
+    async def ping(self) -> bool:
+        return bool(await self._call(self.client.ping))
+
+    async def maxmemory_policy(self) -> str:
+        config = await self._call(lambda: self.client.config_get("maxmemory-policy"))
+        return str(config.get("maxmemory-policy", b"?"))

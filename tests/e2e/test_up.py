@@ -1,0 +1,284 @@
+"""`cityscale up` end to end, through nginx: 1 primary, 1 replica, Redis, 2 API instances, nginx.
+
+The tests share one data directory and run in file order: the first starts the stack for the first time
+(creation, migration, seed); the later ones restart it on the same directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from cityscale.stack.state import is_locked
+from tests.e2e.up_process import UpProcess, processes_mentioning
+from tests.support.load import SteadyLoad
+from tests.support.servers import remove, scratch_dir
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_dir() -> Iterator[Path]:
+    base = scratch_dir("up")
+    yield base / "stack"
+    remove(base)
+
+
+@pytest.fixture(scope="module")
+def running(data_dir: Path) -> Iterator[UpProcess]:
+    """The stack, started once for the tests that only need it running."""
+    up = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    yield up
+    up.kill_leftovers()
+
+
+def test_reads_and_writes_go_through_nginx(running: UpProcess) -> None:
+    with httpx.Client(base_url=running.url, timeout=10) as client:
+        first = client.get("/api/cities/1")
+        assert first.status_code == 200
+        assert first.json()["city_name"] == "Shanghai"
+        assert first.headers["server"] == "nginx"
+        assert len(client.get("/api/cities", params={"limit": 1000}).json()) == 300  # --seed-limit
+
+        refused = client.post("/api/cities", json={"city_name": "Nowhere", "country": "France"})
+        assert refused.status_code == 401
+
+        created = client.post(
+            "/api/cities",
+            json={"city_name": "Testville", "country": "France", "state": "Bretagne", "population": 1234},
+            headers={"Authorization": f"Bearer {running.token}"},
+        )
+        assert created.status_code == 201
+        read_back = client.get(created.headers["location"])
+        assert read_back.status_code == 200
+        assert read_back.json()["city_name"] == "Testville"
+
+        assert client.get("/metrics").status_code == 404  # instance metrics are not public
+        echoed = client.get("/healthz", headers={"X-Request-ID": "e2e-request-1"})
+        assert echoed.headers["x-request-id"] == "e2e-request-1"
+
+
+def test_the_token_file_is_private(running: UpProcess) -> None:
+    mode = (running.data_dir / "api-token").stat().st_mode & 0o777
+    assert mode == 0o600
+
+
+def test_status_reports_every_component_healthy(running: UpProcess) -> None:
+    status = running.status_json()
+    assert status["exit_code"] == 0
+    assert status["running"] is True
+    components = status["components"]
+    assert sorted(components) == ["api-1", "api-2", "nginx", "primary", "redis", "replica-1"]
+    for name, component in components.items():
+        assert component["healthy"] is True, (name, component)
+        assert psutil.pid_exists(component["pid"])
+        assert isinstance(component["port"], int)
+    assert components["nginx"]["port"] == running.port
+    assert components["replica-1"]["lag_bytes"] is not None
+
+    table = subprocess.run(
+        [sys.executable, "-m", "cityscale", "status", "--data-dir", str(running.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert table.returncode == 0
+    rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[2:]}
+    assert sorted(rows) == sorted(components)
+    assert rows["nginx"][1:4] == [str(components["nginx"]["pid"]), str(running.port), "yes"]
+    assert "streaming" in " ".join(rows["replica-1"])
+
+
+def test_a_second_up_on_the_same_data_dir_says_so(running: UpProcess) -> None:
+    result = subprocess.run(
+        [*UpProcess(running.data_dir).argv(), "--auto-ports"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"cityscale: another `cityscale up` (pid {running.state.owner_pid}) is already running on "
+        f"{running.data_dir}; see `cityscale status --data-dir {running.data_dir}`, stop it with Ctrl-C or "
+        f"`kill {running.state.owner_pid}`"
+    )
+    assert running.running  # and the first one was not disturbed
+
+
+async def test_killing_an_instance_costs_no_get(running: UpProcess) -> None:
+    victim = running.state.components["api-1"]
+    assert victim.pid is not None
+    load = SteadyLoad([running.url], paths=lambda rng: f"/api/cities/{rng.randint(1, 300)}", workers=4)
+    load.start()
+    await asyncio.sleep(1.0)
+    killed_at = time.monotonic()
+    os.killpg(victim.pid, signal.SIGKILL)  # the instance and its worker, as if the machine took it away
+    await asyncio.sleep(2.0)
+    outcomes = await load.stop()
+
+    after_kill = [o for o in outcomes if o.at >= killed_at]
+    assert len(after_kill) > 20, "the load did not keep going after the kill"
+    failed = [o for o in outcomes if o.status != 200]
+    assert failed == [], f"{len(failed)} of {len(outcomes)} GETs failed: {failed[:5]}"
+
+    # nginx did meet the dead instance, and moved those GETs on to the live one (two upstreams in one entry).
+    access_log = (running.data_dir / "nginx" / "logs" / "access.log").read_text().splitlines()
+    retried = [line for line in access_log if f'"upstream":"127.0.0.1:{victim.port}, ' in line]
+    assert retried, "no request was retried: the kill did not exercise nginx's failover"
+    assert all('"status":200' in line for line in retried)
+
+    # The supervisor notices and brings the instance back.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replacement = running.state.components["api-1"]
+        if replacement.pid != victim.pid and running.status_json()["components"]["api-1"]["healthy"]:
+            break
+        await asyncio.sleep(0.5)
+    else:
+        pytest.fail(f"api-1 was not restarted:\n{running.output()}")
+    assert "api-1 exited (status -9); restarting it" in running.output()
+
+
+def test_ctrl_c_stops_every_child(running: UpProcess) -> None:
+    processes = running.every_process()
+    assert len(processes) >= 8  # up, 2 postmasters, redis, 2 instances (and workers), nginx (and a worker)
+    assert running.stop(signal.SIGINT) == 0
+    alive = [p for p in processes if _still_running(p)]
+    assert alive == [], f"left running after Ctrl-C: {[(p.pid, p.name()) for p in alive]}"
+    assert processes_mentioning(running.data_dir) == []
+    assert not is_locked(running.data_dir)
+    assert not (running.data_dir / "state.json").exists()
+    assert "stopped; every part is down" in running.output()
+    status = running.status_json()
+    assert (status["running"], status["exit_code"]) == (False, 1)
+
+
+def test_a_restart_on_the_same_data_dir_keeps_the_data(data_dir: Path) -> None:
+    # After the tests above: the data dir exists, `up` is stopped. SIGTERM works as Ctrl-C does.
+    first = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        headers = {"Authorization": f"Bearer {first.token}"}
+        created = httpx.post(
+            f"{first.url}/api/cities", json={"city_name": "Keepsake", "country": "Japan"}, headers=headers, timeout=10
+        )
+        assert created.status_code == 201
+        assert first.stop(signal.SIGTERM) == 0
+    finally:
+        first.kill_leftovers()
+    output_before = first.output()
+
+    second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        assert "creating" not in second.output()[len(output_before) :]  # nothing created again
+        found = httpx.get(f"{second.url}{created.headers['location']}", timeout=10)
+        assert found.status_code == 200
+        assert found.json()["city_name"] == "Keepsake"
+        assert second.stop(signal.SIGINT) == 0
+    finally:
+        second.kill_leftovers()
+
+
+def test_an_up_killed_with_sigkill_blocks_nothing_and_leaves_no_orphans(data_dir: Path) -> None:
+    first = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        left_behind = [p for p in first.every_process() if p.pid != first.state.owner_pid]
+        first.stop(signal.SIGKILL)  # no clean-up at all: its servers keep running, its lock file stays
+    except BaseException:
+        first.kill_leftovers()
+        raise
+    assert (data_dir / "up.lock").exists()
+    assert any(_still_running(p) for p in left_behind)
+
+    second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        assert "left running by a previous `up`" in second.output()
+        assert httpx.get(f"{second.url}/api/cities/1", timeout=10).status_code == 200
+        processes = second.every_process()
+        assert second.stop(signal.SIGHUP) == 0  # the terminal closing stops it as cleanly as Ctrl-C
+    finally:
+        second.kill_leftovers()
+    alive = [p for p in [*left_behind, *processes] if _still_running(p)]
+    assert alive == [], f"left running: {[(p.pid, p.name()) for p in alive]}"
+
+
+def test_a_taken_port_is_named_before_anything_starts(data_dir: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        up = UpProcess(data_dir, port=port)
+        result = subprocess.run(up.argv(), capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    me = psutil.Process()
+    assert f"nginx: port {port} is taken by {me.name()} (pid {os.getpid()}, user {me.username()})" in lines[0]
+    assert "--auto-ports" in lines[0]
+    assert processes_mentioning(data_dir) == []  # nothing was started
+    assert not is_locked(data_dir)
+
+
+def test_ctrl_c_during_the_first_run_leaves_a_data_dir_the_next_run_completes() -> None:
+    base = scratch_dir("up-interrupted")
+    data_dir = base / "stack"
+    try:
+        first = UpProcess(data_dir, extra_args=("--auto-ports",))
+        with first.stderr_path.open("ab") as stderr:
+            first.process = subprocess.Popen(first.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 120
+        while "creating replica-1" not in first.output() and time.monotonic() < deadline:
+            assert first.process.poll() is None, first.output()
+            time.sleep(0.05)
+        assert first.stop(signal.SIGINT) == 0  # in the middle of pg_basebackup, or just after it
+        assert processes_mentioning(data_dir) == []
+
+        second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+        try:
+            cities = httpx.get(f"{second.url}/api/cities", params={"limit": 1000}, timeout=10).json()
+            assert len(cities) == 300
+            assert second.status_json()["components"]["replica-1"]["healthy"] is True
+            assert second.stop(signal.SIGINT) == 0
+        finally:
+            second.kill_leftovers()
+    finally:
+        remove(base)
+
+
+def test_an_unusable_data_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "cityscale", "up", "--data-dir", str(blocker / "stack")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"cityscale: cannot use {blocker / 'stack'} as the stack's data directory: Not a directory\n"
+    )
+
+
+def test_help_explains_the_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cityscale", "up", "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
+    for option in ("--replicas", "--instances", "--port", "--data-dir", "--auto-ports", "--seed-limit"):
+        assert option in result.stdout
+
+
+def _still_running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -1,0 +1,88 @@
+"""Cache-aside with real Redis and two instances: hits, stampedes, invalidation, read-your-writes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from tests.support.topology import API_TOKEN, Topology
+
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+ITEM_QUERY_CALLS = "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%row_to_json(c)%id = $1%'"
+
+
+def test_reads_come_from_l1_then_redis_then_the_database(topo: Topology) -> None:
+    one, two = (api.url for api in topo.apis)
+    first = httpx.get(f"{one}/api/cities/5")
+    assert (first.status_code, first.headers["x-cache"]) == (200, "db")
+    assert httpx.get(f"{one}/api/cities/5").headers["x-cache"] == "l1"
+    assert httpx.get(f"{two}/api/cities/5").headers["x-cache"] == "redis"
+    again = httpx.get(f"{two}/api/cities/5")
+    assert again.headers["x-cache"] == "l1"
+    assert again.content == first.content
+    assert again.headers["etag"] == first.headers["etag"]
+    missing = httpx.get(f"{one}/api/cities/999999")
+    assert missing.status_code == 404
+    assert httpx.get(f"{two}/api/cities/999999").status_code == 404  # the miss is cached too, and still a 404
+
+
+async def test_a_stampede_costs_one_query_per_instance_at_most(topo: Topology) -> None:
+    for query in (topo.query_primary, topo.query_replica):
+        await query("SELECT pg_stat_statements_reset()")
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200), timeout=10) as client:
+        responses = await asyncio.gather(*(client.get(f"{topo.apis[i % 2].url}/api/cities/7") for i in range(200)))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1
+    calls = 0
+    for query in (topo.query_primary, topo.query_replica):
+        calls += int((await query(ITEM_QUERY_CALLS))[0][0])
+    assert 1 <= calls <= 2, f"{calls} database queries for 200 concurrent misses of one key"
+
+
+async def test_a_write_is_visible_everywhere_at_once(topo: Topology) -> None:
+    one, two = (api.url for api in topo.apis)
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = (await client.get(f"{two}/api/cities/9")).json()
+        page = (await client.get(f"{two}/api/cities", params={"limit": 20})).json()
+        assert before in page
+        assert (await client.get(f"{two}/api/cities/9")).headers["x-cache"] == "l1"
+        patched = await client.patch(f"{one}/api/cities/9", json={"city_name": "Renamed 9"}, headers=AUTH)
+        assert patched.status_code == 200
+        token = patched.headers["x-cityscale-lsn"]
+        assert "cityscale_lsn=" in patched.headers["set-cookie"]
+        # With the token, instantly, whatever the caches hold.
+        fresh = await client.get(f"{two}/api/cities/9", headers={"X-Cityscale-LSN": token})
+        assert fresh.json()["city_name"] == "Renamed 9"
+        # Without it, as soon as the invalidation message arrives (bounded by the L1's 1 s freshness).
+        deadline = time.monotonic() + 1.5
+        while (await client.get(f"{two}/api/cities/9")).json()["city_name"] != "Renamed 9":
+            assert time.monotonic() < deadline, "a stale item outlived the invalidation bound"
+            await asyncio.sleep(0.05)
+        while "Renamed 9" not in {c["city_name"] for c in (await client.get(f"{two}/api/cities?limit=20")).json()}:
+            assert time.monotonic() < deadline, "a stale list page outlived the invalidation bound"
+            await asyncio.sleep(0.05)
+
+
+async def test_read_your_writes_with_a_lagging_replica(topo: Topology) -> None:
+    await topo.query_replica("SELECT pg_wal_replay_pause()")
+    one, two = (api.url for api in topo.apis)
+    # A client that keeps cookies (like a browser) gets read-your-writes without doing anything.
+    async with httpx.AsyncClient(timeout=10) as client:
+        for n in range(5):
+            written = await client.patch(f"{one}/api/cities/11", json={"population": 1000 + n}, headers=AUTH)
+            assert written.status_code == 200
+            seen = await client.get(f"{two}/api/cities/11")
+            assert seen.json()["population"] == 1000 + n
+            listed = await client.get(f"{two}/api/cities", params={"limit": 20})
+            assert {c["id"]: c["population"] for c in listed.json()}[11] == 1000 + n
+    replica_value = await topo.query_replica("SELECT population FROM cities WHERE id = 11")
+    assert replica_value[0][0] != 1004  # the replica really was behind: the reads above came from the primary
+    await topo.query_replica("SELECT pg_wal_replay_resume()")
+
+
+def test_a_malformed_token_is_a_400(topo: Topology) -> None:
+    response = httpx.get(f"{topo.apis[0].url}/api/cities/1", headers={"X-Cityscale-LSN": "0/16B3748"})
+    assert response.status_code == 400
+    assert "X-Cityscale-LSN" in response.json()["detail"]

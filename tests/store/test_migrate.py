@@ -1,0 +1,102 @@
+"""`cityscale migrate`: idempotent, recorded, and safe when several processes run it at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import asyncpg
+
+from cityscale.stack.embedded import create_database
+from cityscale.stack.ports import free_port
+from cityscale.stack.postgres import PostgresCluster
+from cityscale.store.migrate import head_revision, migrate
+
+_empty_numbers = iter(range(1, 1000))
+
+
+def empty_database(pg: PostgresCluster) -> str:
+    name = f"empty_{next(_empty_numbers)}_{os.getpid()}"
+    asyncio.run(create_database(pg, name))
+    return pg.url(name)
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cityscale", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def table_state(url: str) -> tuple[str | None, bool]:
+    conn = await asyncpg.connect(url)
+    try:
+        version = await conn.fetchval("SELECT version_num FROM alembic_version")
+        has_cities = await conn.fetchval("SELECT to_regclass('public.cities') IS NOT NULL")
+        return version, has_cities
+    finally:
+        await conn.close()
+
+
+def test_migrate_is_idempotent_and_recorded(pg: PostgresCluster) -> None:
+    url = empty_database(pg)
+    first = run_cli("migrate", env={"DATABASE_URL": url})
+    assert first.returncode == 0, first.stderr
+    assert f"schema migrated from empty to {head_revision()}" in first.stdout
+    second = run_cli("migrate", env={"DATABASE_URL": url})
+    assert second.returncode == 0, second.stderr
+    assert "nothing to do" in second.stdout
+    assert asyncio.run(table_state(url)) == (head_revision(), True)
+
+
+def test_concurrent_migrations_take_turns(pg: PostgresCluster) -> None:
+    url = empty_database(pg)
+    env = {**os.environ, "DATABASE_URL": url}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cityscale", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    results = [(p.wait(120), *p.communicate()) for p in processes]
+    assert [code for code, _, _ in results] == [0] * 6, results
+    outputs = [out for _, out, _ in results]
+    assert sum("schema migrated from empty" in out for out in outputs) == 1
+    assert sum("nothing to do" in out for out in outputs) == 5
+    assert asyncio.run(table_state(url)) == (head_revision(), True)
+
+
+def test_migrate_api_reports_what_it_found(pg: PostgresCluster) -> None:
+    url = empty_database(pg)
+    before = asyncio.run(migrate(url))
+    assert (before.current, before.head) == (None, head_revision())
+    assert asyncio.run(migrate(url)).at_head
+
+
+def test_serve_refuses_an_unmigrated_database_in_one_line(pg: PostgresCluster) -> None:
+    url = empty_database(pg)
+    result = run_cli("serve", "--port", str(free_port()), env={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "cityscale: the database has no cities schema: run `cityscale migrate` first (or `serve --migrate`)"
+    ]
+
+
+def test_migrate_without_a_database_says_what_to_set() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DB_") and k != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "cityscale", "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "no database configured: set DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
