@@ -49,6 +49,7 @@ class DelayServer:
     requests: int = 0
     bodies: list[bytes] = field(default_factory=list)
     next_id: int = 1
+    hang_up: bool = False  # read each request, then close the connection without answering
 
     @property
     def url(self) -> str:
@@ -66,6 +67,8 @@ class DelayServer:
                         length = int(line.split(b":", 1)[1])
                 body = await reader.readexactly(length) if length else b""
                 self.requests += 1
+                if self.hang_up:
+                    break
                 release = (self.schedule.stall_end(arrived) or arrived) + self.schedule.delay
                 await asyncio.sleep(max(0.0, release - time.monotonic()))
                 if head.startswith(b"POST"):
@@ -86,10 +89,10 @@ class DelayServer:
 
 
 @contextmanager
-def delay_server(schedule: DelaySchedule) -> Iterator[DelayServer]:
+def delay_server(schedule: DelaySchedule, *, hang_up: bool = False) -> Iterator[DelayServer]:
     """The server on a free loopback port, in a thread with its own event loop; stopped on exit."""
     port = free_port()
-    server = DelayServer(schedule, port)
+    server = DelayServer(schedule, port, hang_up=hang_up)
     loop = asyncio.new_event_loop()
 
     async def serve() -> asyncio.Server:

@@ -56,6 +56,19 @@ def test_refused_connections_are_counted_as_refused() -> None:
     assert report["slo"] == [{"gate": "error rate", "limit": "<= 1.000%", "measured": "100.000%", "passed": False}]
 
 
+def test_timeouts_and_resets_are_told_apart() -> None:
+    with delay_server(DelaySchedule(delay=1.0)) as slow:
+        done = run(slow.url, "--rate", "20/s", "--duration", "0.5s", "--timeout", "200ms", "-q", "--json")
+    timed_out = json.loads(done.stdout)
+    assert timed_out["errors"]["timeout"] == timed_out["requests"]["scheduled"] == 10
+    assert "no complete response within 0.2s" in timed_out["error_samples"]["timeout"]
+    with delay_server(DelaySchedule(delay=0.0), hang_up=True) as rude:
+        done = run(rude.url, "--rate", "20/s", "--duration", "0.5s", "-q", "--json")
+    hung_up = json.loads(done.stdout)
+    assert hung_up["errors"]["reset"] == hung_up["requests"]["scheduled"] == 10
+    assert hung_up["status_codes"] == {}
+
+
 def test_bad_input_is_one_line_and_exit_2() -> None:
     for args, message in [
         (("http://127.0.0.1:1/", "--rate", "lots"), "rate 'lots'"),

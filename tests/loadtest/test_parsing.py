@@ -93,6 +93,7 @@ def test_writes_carry_the_token_and_a_sized_body() -> None:
         ("x GET /a", None, "weight 'x' is not a number"),
         ("1 FETCH /a", None, "method 'FETCH'"),
         ("1 GET a", None, "must start with /"),
+        ("1 HEAD /a", None, "method 'HEAD'"),
         ("1 GET /a/{id:9-1}", None, "LO <= HI"),
         ("1 GET /a/{nope}", None, "unknown placeholder"),
         ("1 DELETE /a/1", None, "needs API_TOKEN"),
