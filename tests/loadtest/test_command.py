@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from cityscale.loadtest.stats import Stats
 from cityscale.stack.ports import free_port
@@ -138,3 +142,27 @@ def test_several_processes_share_one_schedule_and_merge_their_results(tmp_path: 
     bodies = [json.loads(line)["request_body"] for line in record.read_text().splitlines()]
     assert len(bodies) == 200  # both processes appended whole lines to one file
     assert sorted(json.loads(body)["city_name"] for body in bodies) == sorted(f"Load {n}" for n in range(1, 201))
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_ctrl_c_reports_the_part_that_ran_and_exits_130(processes: str) -> None:
+    with delay_server(DelaySchedule(delay=0.010)) as server:
+        generator = subprocess.Popen(
+            [sys.executable, "-m", "cityscale", "loadtest", server.url, "--rate", "100/s", "--duration", "30s",
+             "--processes", processes, "--json", "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            time.sleep(2.5)  # past interpreter start-up: the schedule is running
+            generator.send_signal(signal.SIGINT)  # only to the parent: it must stop its children too
+            stdout, stderr = generator.communicate(timeout=30)
+        finally:
+            if generator.poll() is None:
+                generator.kill()
+                generator.wait()
+    assert generator.returncode == 130, stderr
+    report = json.loads(stdout)
+    assert report["interrupted"] is True
+    assert 10 <= report["requests"]["scheduled"] < 3000
+    assert report["requests"]["responses"] == report["requests"]["scheduled"]  # drained, none abandoned
+    assert report["duration_seconds"] < 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from cityscale.cli import CliError
 
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 class _BadInput(CliError):
@@ -121,7 +123,9 @@ def command(  # noqa: PLR0917 - click passes every option as an argument
         -r '5 POST /api/cities {"city_name": "Load {seq}", "country": "Testland"}' \\
         --max-error-rate 0 --p99 10ms
 
-    Exit status: 0 every gate passed, 1 a gate failed, 2 bad input.
+    Ctrl-C stops sending, waits for the requests in flight and reports the part that ran.
+
+    Exit status: 0 every gate passed, 1 a gate failed, 2 bad input, 130 interrupted.
     """
     from cityscale.loadtest.gates import Gates
     from cityscale.loadtest.mix import MixError, build_mix, parse_file, parse_flag
@@ -173,7 +177,10 @@ def command(  # noqa: PLR0917 - click passes every option as an argument
         finally:
             if recorder is not None:
                 recorder.close()
-    if not _report(url, result, gates, mix.describe(), record_writes, as_json=as_json):
+    passed = _report(url, result, gates, mix.describe(), record_writes, as_json=as_json)
+    if result.interrupted:
+        sys.exit(EXIT_INTERRUPTED)  # a cut-short run is no verdict, whatever its gates say
+    if not passed:
         sys.exit(EXIT_GATE_FAILED)  # click swallows ctx.exit codes outside standalone mode
 
 
@@ -227,6 +234,7 @@ def _run(config: Any, mix: Any, recorder: Any, *, show_progress: bool) -> Any:
 
     async def main() -> Any:
         progress = Progress()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, lambda: setattr(progress, "stop", True))
         ticker = asyncio.create_task(live(progress, config.duration)) if show_progress else None
         try:
             runner = run_open if config.rate is not None else run_closed

@@ -10,6 +10,8 @@ them (HDR histograms add exactly) and shows progress from shared counters.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, fields, replace
@@ -78,6 +80,9 @@ def _child(index: int, plan: Plan, pipe: Connection, counters: Any) -> None:
             counters[base + 2] = sum(progress.stats.errors.values())
 
     async def main() -> RunResult:
+        # Ctrl-C reaches every process of the terminal's group, and the parent forwards it too:
+        # each stops sending, drains, and reports the part that ran.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, lambda: setattr(progress, "stop", True))
         publisher = asyncio.create_task(publish())
         try:
             if own.rate is not None:
@@ -120,7 +125,11 @@ def run_in_processes(plan: Plan, *, show_progress: bool, out: TextIO = sys.stder
         start = time.monotonic() + _START_LEAD
         for pipe in pipes:
             pipe.send(start)
-        replies = _collect(pipes, children, counters, config, start, show_progress=show_progress, out=out)
+        interrupted = signal.signal(signal.SIGINT, lambda *_: _forward_interrupt(children))
+        try:
+            replies = _collect(pipes, children, counters, config, start, show_progress=show_progress, out=out)
+        finally:
+            signal.signal(signal.SIGINT, interrupted)
     finally:
         for child in children:
             child.join(timeout=5)
@@ -128,6 +137,12 @@ def run_in_processes(plan: Plan, *, show_progress: bool, out: TextIO = sys.stder
                 child.terminate()
                 child.join(timeout=5)
     return _merge(replies, config, start, processes)
+
+
+def _forward_interrupt(children: list[Any]) -> None:
+    for child in children:
+        if child.pid is not None and child.is_alive():
+            os.kill(child.pid, signal.SIGINT)
 
 
 def _collect(
@@ -181,7 +196,7 @@ def _merge(
     return RunResult(
         mode=parts[0]["mode"],
         rate=config.rate,
-        duration=config.duration,
+        duration=max(f["duration"] for f in parts),
         connections=config.connections,
         started_monotonic=start,
         scheduled=sum(f["scheduled"] for f in parts),
@@ -193,4 +208,5 @@ def _merge(
         unfinished=sum(f["unfinished"] for f in parts),
         stats=stats,
         processes=processes,
+        interrupted=any(f["interrupted"] for f in parts),
     )

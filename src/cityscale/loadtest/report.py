@@ -31,6 +31,7 @@ def to_document(
         "duration_seconds": result.duration,
         "connections": result.connections,
         "processes": result.processes,
+        "interrupted": result.interrupted,
         "mix": mix,
         "started_monotonic": result.started_monotonic,
         "elapsed_seconds": result.elapsed,
@@ -74,6 +75,8 @@ def render_text(doc: dict[str, Any]) -> str:  # noqa: PLR0912 - one section afte
         )
     else:
         lines.append(f"closed loop: {doc['connections']} connections for {doc['duration_seconds']:g}s")
+    if doc["interrupted"]:
+        lines.append(f"INTERRUPTED: this covers the first {doc['duration_seconds']:.1f}s only, and is no verdict")
     lines.extend(f"  {entry['share']:6.1%}  {entry['request']}" for entry in doc["mix"])
     lines.append("")
     names = ("p50", "p90", "p99", "p99.9", "max", "mean")

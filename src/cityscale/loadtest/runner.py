@@ -43,6 +43,7 @@ class Progress:
 
     dispatched: int = 0
     started_at: float = 0.0
+    stop: bool = False  # set on Ctrl-C: stop sending, drain what is in flight, report what ran
     stats: Stats = field(default_factory=Stats)  # the run records into this one, so progress sees it live
 
 
@@ -62,6 +63,7 @@ class RunResult:
     unfinished: int  # still in flight after the drain: counted as timeouts
     stats: Stats = field(default_factory=Stats)
     processes: int = 1
+    interrupted: bool = False
 
 
 def _recorder_hook(
@@ -137,7 +139,7 @@ async def run_open(  # noqa: PLR0915 - one schedule loop reads best in one piece
             hook(scheduled - start, path, body, response.status, response.body, response.location, None)
 
     sent = 0
-    while sent < total:
+    while sent < total and not progress.stop:
         now = clock()
         due = min(total, int((now - start) * rate) + 1)
         while sent < due:
@@ -153,6 +155,8 @@ async def run_open(  # noqa: PLR0915 - one schedule loop reads best in one piece
         wait = start + sent / rate - clock()
         await asyncio.sleep(max(wait, _MIN_SLEEP) if wait > 0 else 0)
 
+    if progress.stop:  # report the part of the schedule that ran
+        total = sent
     unfinished = 0
     if in_flight:
         _, pending = await asyncio.wait(set(in_flight), timeout=timeout + 1.0)
@@ -167,7 +171,7 @@ async def run_open(  # noqa: PLR0915 - one schedule loop reads best in one piece
     return RunResult(
         mode="open",
         rate=rate,
-        duration=config.duration,
+        duration=total / rate,
         connections=config.connections,
         started_monotonic=start,
         scheduled=total,
@@ -178,6 +182,7 @@ async def run_open(  # noqa: PLR0915 - one schedule loop reads best in one piece
         peak_connections=pool.peak,
         unfinished=unfinished,
         stats=stats,
+        interrupted=progress.stop,
     )
 
 
@@ -198,7 +203,7 @@ async def run_closed(
     async def worker() -> None:
         nonlocal peak
         connection: Connection | None = None
-        while clock() < deadline:
+        while clock() < deadline and not progress.stop:
             template = choose()
             request, path, body = template.build()
             hook = _recorder_hook(recorder, template)
@@ -228,7 +233,7 @@ async def run_closed(
     return RunResult(
         mode="closed",
         rate=None,
-        duration=config.duration,
+        duration=min(config.duration, elapsed),
         connections=config.connections,
         started_monotonic=start,
         scheduled=progress.dispatched,
@@ -239,4 +244,5 @@ async def run_closed(
         peak_connections=min(peak, config.connections),
         unfinished=0,
         stats=stats,
+        interrupted=progress.stop,
     )
