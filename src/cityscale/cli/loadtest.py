@@ -119,7 +119,7 @@ def command(  # noqa: PLR0917 - click passes every option as an argument
     \b
     Example: 40,000 requests a minute of a 95/5 read/write mix, gated:
       API_TOKEN=... cityscale loadtest http://127.0.0.1:8080 --rate 40000/min --duration 60s \\
-        -r '90 GET /api/cities/{id:1-1000}' -r '5 GET /api/cities?country={pick:FR|DE}' \\
+        -r '90 GET /api/cities/{id:1-1000}' -r '5 GET /api/cities?country={pick:France|Germany}' \\
         -r '5 POST /api/cities {"city_name": "Load {seq}", "country": "Testland"}' \\
         --max-error-rate 0 --p99 10ms
 
