@@ -47,9 +47,15 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 def test_open_loop_percentiles_match_the_injected_truth() -> None:
-    schedule = DelaySchedule(delay=DELAY, stall=STALL, period=PERIOD)
-    with delay_server(schedule) as server:
-        report = loadtest(server.url, "--rate", "200/s", "--duration", "4s")
+    # The comparison means something only if the generator kept its schedule; on a host too busy for
+    # that (it says so itself), measure once more rather than judge the percentiles of a late run.
+    for _attempt in range(2):
+        schedule = DelaySchedule(delay=DELAY, stall=STALL, period=PERIOD)
+        with delay_server(schedule) as server:
+            report = loadtest(server.url, "--rate", "200/s", "--duration", "4s")
+        if not report["generator"]["bottleneck"]:
+            break
+    assert report["generator"]["bottleneck"] is False, report["generator"]
     start, rate, count = report["started_monotonic"], report["rate_per_second"], report["requests"]["scheduled"]
     assert report["requests"]["responses"] == count == 800
     truth = sorted(schedule.true_latency(start + i / rate) * 1000 for i in range(count))
@@ -59,7 +65,6 @@ def test_open_loop_percentiles_match_the_injected_truth() -> None:
         measured = report["latency_ms"][name]
         allowed = RELATIVE_TOLERANCE * expected + ABSOLUTE_TOLERANCE_MS
         assert abs(measured - expected) <= allowed, f"{name}: measured {measured:.1f} ms, truth {expected:.1f} ms"
-    assert report["generator"]["bottleneck"] is False, report["generator"]
 
 
 def test_closed_loop_hides_the_stall_that_open_loop_reports() -> None:
