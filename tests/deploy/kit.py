@@ -23,7 +23,9 @@ HOST = REPO / "deploy" / "host"
 YAMLLINT_CONFIG = Path(__file__).with_name("yamllint.yaml")
 # Every shell script the kit ships (containers' entrypoints, host upkeep, the Grafana Cloud renderer).
 SHELL_SCRIPTS = sorted(
-    path for path in (REPO / "deploy").rglob("*.sh") if path.read_text().startswith(("#!/bin/sh", "#!/usr/bin/env bash"))
+    path
+    for path in (REPO / "deploy").rglob("*.sh")
+    if path.read_text().startswith(("#!/bin/sh", "#!/usr/bin/env bash"))
 )
 
 

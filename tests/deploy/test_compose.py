@@ -201,7 +201,7 @@ def test_nginx_config_is_the_shared_template_rendered_for_compose() -> None:
     )
     assert "resolver 127.0.0.11" in committed
     # nginx's container port and the API's port line up with the compose file.
-    assert nginx["ports"] == ['${CITYSCALE_HTTP_PORT:-18080}:8080']
+    assert nginx["ports"] == ["${CITYSCALE_HTTP_PORT:-18080}:8080"]
     assert "listen 8080;" in committed
-    assert services()["api"]["command"] == ["serve", "--host", "0.0.0.0", "--port", "3000"]
+    assert services()["api"]["command"] == ["serve", "--host", "0.0.0.0", "--port", "3000"]  # noqa: S104 (a container listens on all its interfaces)
     assert NginxParams.compose().dynamic_upstream == "api:3000"

@@ -17,7 +17,12 @@ KIT = [
     REPO / "compose.yaml",
     REPO / ".env.example",
     *sorted((REPO / ".github").rglob("*.yml")),
-    *sorted(path for folder in ("k8s", "host", "compose", "alloy") for path in (REPO / "deploy" / folder).rglob("*") if path.is_file()),
+    *sorted(
+        path
+        for folder in ("k8s", "host", "compose", "alloy")
+        for path in (REPO / "deploy" / folder).rglob("*")
+        if path.is_file()
+    ),
     REPO / "docs" / "deploy.md",
 ]
 
@@ -27,7 +32,10 @@ TOKEN_SHAPES = re.compile(
     r"|glc_[A-Za-z0-9+/=]{20,}|xox[abprs]-[\w-]{10,}"
 )
 # NAME: value or NAME=value where the name says it holds a secret.
-ASSIGNMENT = re.compile(r"""(?i)(?<![\w{$.!-])([\w.-]*(?:password|passwd|token|secret|api_key|apikey)[\w.-]*)["']?\s*[:=]\s*([^\s#]*)""")
+ASSIGNMENT = re.compile(
+    r"""(?i)(?<![\w{$.!-])([\w.-]*(?:password|passwd|token|secret|api_key|apikey)[\w.-]*)"""
+    r"""["']?[ \t]*[:=][ \t]*([^\s#]*)"""
+)
 # A reference, a lookup, a placeholder, a mapping (`secretKeyRef: {name: ...}`) or a boolean flag;
 # a value that embeds an expression (`ci-${{ github.run_id }}`) is computed, not committed.
 REFERENCE = re.compile(r"""^(\$|sys\.env\(|replace-with-|\{|true$|false$)|\$\{""")

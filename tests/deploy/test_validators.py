@@ -79,7 +79,9 @@ def test_compose_nginx_config_passes_nginx_t() -> None:
     try:
         (prefix / "logs").mkdir()
         (prefix / "temp").mkdir()
-        params = dataclasses.replace(NginxParams.compose(), pid_path=str(prefix / "nginx.pid"), temp_dir=str(prefix / "temp"))
+        params = dataclasses.replace(
+            NginxParams.compose(), pid_path=str(prefix / "nginx.pid"), temp_dir=str(prefix / "temp")
+        )
         conf = prefix / "nginx.conf"
         conf.write_text(render(params))
         # The official image starts nginx with -g 'daemon off;': the file must accept that too.

@@ -23,7 +23,9 @@ def test_every_action_is_pinned_by_sha_with_a_version_comment() -> None:
     for path in WORKFLOWS:
         for ref, rest in USES.findall(path.read_text()):
             seen += 1
-            assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}", ref), f"{path.name}: {ref} is not SHA-pinned"
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}", ref), (
+                f"{path.name}: {ref} is not SHA-pinned"
+            )
             assert re.fullmatch(r"\s+#\s*v\d+(\.\d+)*", rest), f"{path.name}: {ref} has no `# vX.Y.Z` comment"
     assert seen >= 5
 
