@@ -46,10 +46,9 @@ async def wait_until(predicate: object, timeout: float, what: str) -> None:
 
 async def ready_check(topo: Topology, name: str) -> dict[str, object]:
     """The dependency's state as every instance sees it: ok only when ok everywhere."""
-    checks = []
     async with httpx.AsyncClient(timeout=5) as client:
-        for api in topo.apis:
-            checks.append((await client.get(f"{api.url}/readyz")).json()["checks"][name])
+        answers = await asyncio.gather(*(client.get(f"{api.url}/readyz") for api in topo.apis))
+    checks = [answer.json()["checks"][name] for answer in answers]
     failing = [check for check in checks if not check["ok"]]
     return failing[0] if failing else checks[0]  # type: ignore[no-any-return]
 

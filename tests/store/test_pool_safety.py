@@ -194,3 +194,23 @@ async def test_unreachable_database_gives_503_not_500(database_url: str, scratch
                 assert time.monotonic() < deadline, ready.text
                 time.sleep(0.1)
             assert ready.json()["checks"]["primary"]["ok"] is False
+
+
+async def test_a_database_that_refuses_connections_gives_503_not_500(
+    database_url: str, scratch: Path, pg: PostgresCluster
+) -> None:
+    env = {"DATABASE_URL": database_url, "LOG_LEVEL": "warning", "CACHE_TTL": "0"}
+    with api_instance(env, scratch / "logs") as api:
+        name = database_name(database_url)
+        admin = await asyncpg.connect(pg.url("postgres"))
+        try:
+            # The server is up but refuses this database: a PostgreSQL error at connect time, not a network one.
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+            async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+                response = await client.get("/api/cities/7")
+            assert response.status_code == 503, response.text
+            assert response.json()["title"] == "Database unavailable"
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await admin.close()

@@ -124,6 +124,11 @@ class Pool:
         except CONNECTION_ERRORS as exc:
             self.metrics.query_failed("connect")
             raise DatabaseUnavailableError(f"{self.name} database unreachable: {_describe(exc)}") from None
+        except asyncpg.PostgresError as exc:
+            # Acquiring runs no query of ours: a server error here refused the connection itself
+            # (authentication, a database that is missing or closed to connections, too many clients).
+            self.metrics.query_failed("connect")
+            raise DatabaseUnavailableError(f"{self.name} database refused the connection: {_describe(exc)}") from None
         finally:
             self.waiting -= 1
         self.metrics.acquired(time.perf_counter() - started)
