@@ -91,6 +91,32 @@ def test_compose_unquoted_ports_and_missing_healthchecks_warn(world: World) -> N
     assert len(health.outcome.evidence) == 2
 
 
+DISABLED_HEALTHCHECKS = """services:
+  db:
+    image: postgres:18
+    healthcheck: {test: ["CMD", "pg_isready"]}
+  migrate:
+    image: cityscale
+    healthcheck: {disable: true}
+    depends_on: {db: {condition: service_healthy}}
+  api:
+    image: cityscale
+    healthcheck: {test: ["CMD", "true"]}
+    depends_on: {migrate: {condition: %s}}
+"""
+
+
+def test_a_disabled_healthcheck_is_fine_unless_someone_waits_for_healthy(world: World) -> None:
+    world.write("/compose.yaml", DISABLED_HEALTHCHECKS % "service_completed_successfully")
+    finding = world.check("config.compose-healthchecks")
+    assert finding.status is Status.OK
+    assert "migrate" in finding.outcome.summary
+    world.write("/compose.yaml", DISABLED_HEALTHCHECKS % "service_healthy")
+    blocked = world.check("config.compose-healthchecks")
+    assert blocked.status is Status.FAIL
+    assert "service 'migrate'" in blocked.outcome.evidence[0]
+
+
 def test_compose_that_does_not_parse_fails(world: World) -> None:
     world.write("/compose.yaml", "services:\n  api: [\n")
     assert world.check("config.compose-ports").status is Status.FAIL
