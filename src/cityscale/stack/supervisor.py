@@ -25,7 +25,7 @@ import asyncpg
 
 from cityscale.stack.api_instance import ApiInstance
 from cityscale.stack.binaries import postgres_bin_dir, require_binary
-from cityscale.stack.embedded import DATABASE_NAME, create_database
+from cityscale.stack.embedded import DATABASE_NAME, cities_table_is_empty, create_database
 from cityscale.stack.exporters import (
     Exporter,
     missing_exporters,
@@ -183,7 +183,7 @@ class Stack:
 
         created = await create_database(self.primary)
         await migrate(url)
-        if created or await _is_empty(url):
+        if created or await cities_table_is_empty(url):
             limit = self.topology.seed_limit
             self.say("loading the GeoNames cities (first run only)" + (f", the {limit} largest" if limit else ""))
             await seed_database(url, min_population=0, limit=limit, show_progress=sys.stderr.isatty())
@@ -392,14 +392,3 @@ async def _wait_until_streaming(replica: PostgresCluster, name: str, timeout: fl
         f"{name} does not stream from the primary after {timeout:g} s (last: {status or 'no WAL receiver'}); "
         f"its log: {replica.log_file}"
     )
-
-
-async def _is_empty(url: str) -> bool:
-    import asyncpg
-
-    # A first run interrupted while seeding left an empty table: seed again rather than serve nothing.
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM cities)")
-    finally:
-        await conn.close()
