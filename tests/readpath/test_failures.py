@@ -28,6 +28,19 @@ def load_on(topo: Topology) -> SteadyLoad:
     return load
 
 
+def assert_little_added_latency(outcomes: list[Outcome], start: float, end: float, what: str) -> None:
+    """About 100 ms added at most: compared with the same run's latency before the fault, since this
+    machine's own load moves absolute numbers (medians within 100 ms, p99 within 250 ms)."""
+    before = [o.latency for o in between(outcomes, start - 1.5, start)]  # after the warm-up, before the fault
+    during = [o.latency for o in between(outcomes, start, end)]
+    assert len(before) > 20
+    assert len(during) > 50
+    added_p50 = percentile(during, 0.5) - percentile(before, 0.5)
+    added_p99 = percentile(during, 0.99) - percentile(before, 0.99)
+    assert added_p50 < 0.1, f"{what} added {added_p50 * 1000:.0f} ms to the median read"
+    assert added_p99 < 0.25, f"{what} added {added_p99 * 1000:.0f} ms to the p99 read"
+
+
 def failures(outcomes: list[Outcome]) -> list[Outcome]:
     return [o for o in outcomes if o.status not in {200, 304}]
 
@@ -45,14 +58,17 @@ async def wait_until(predicate: object, timeout: float, what: str) -> None:
 
 
 async def ready_check(topo: Topology, name: str) -> dict[str, object]:
+    """The dependency's state as every instance sees it: ok only when ok everywhere."""
     async with httpx.AsyncClient(timeout=5) as client:
-        body = (await client.get(f"{topo.apis[0].url}/readyz")).json()
-    return body["checks"][name]  # type: ignore[no-any-return]
+        answers = await asyncio.gather(*(client.get(f"{api.url}/readyz") for api in topo.apis))
+    checks = [answer.json()["checks"][name] for answer in answers]
+    failing = [check for check in checks if not check["ok"]]
+    return failing[0] if failing else checks[0]  # type: ignore[no-any-return]
 
 
 async def test_redis_killed_and_restarted_empty(topo: Topology) -> None:
     load = load_on(topo)
-    await asyncio.sleep(1)
+    await asyncio.sleep(2)
     killed_at = time.monotonic()
     os.kill(topo.redis.pid or 0, signal.SIGKILL)
     topo.redis.process.wait(5)  # type: ignore[union-attr]
@@ -64,16 +80,14 @@ async def test_redis_killed_and_restarted_empty(topo: Topology) -> None:
     await asyncio.sleep(3)
     outcomes = await load.stop()
     assert failures(outcomes) == []
-    during = [o.latency for o in between(outcomes, killed_at, back_at)]
-    assert len(during) > 50
-    assert percentile(during, 0.99) < 0.3, "a dead Redis cost more than ~100 ms per read"
+    assert_little_added_latency(outcomes, killed_at, back_at, "a dead Redis")
     after = between(outcomes, back_at + 1.5, time.monotonic())
     assert {"redis", "l1"} & {o.cache for o in after}, "the cache did not come back into use"
 
 
 async def test_redis_blackholed_then_continued(topo: Topology) -> None:
     load = load_on(topo)
-    await asyncio.sleep(1)
+    await asyncio.sleep(2)
     paused_at = time.monotonic()
     topo.redis.pause()
     try:
@@ -91,8 +105,7 @@ async def test_redis_blackholed_then_continued(topo: Topology) -> None:
     await asyncio.sleep(3)
     outcomes = await load.stop()
     assert failures(outcomes) == []
-    during = [o.latency for o in between(outcomes, paused_at, resumed_at)]
-    assert percentile(during, 0.99) < 0.3, "a blackholed Redis cost more than ~100 ms per read"
+    assert_little_added_latency(outcomes, paused_at, resumed_at, "a blackholed Redis")
     async with httpx.AsyncClient(timeout=5) as client:
         for api in topo.apis:
             assert (await client.get(f"{api.url}/api/cities/20")).json()["city_name"] == "Blackhole"

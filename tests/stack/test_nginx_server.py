@@ -137,6 +137,7 @@ def test_request_id_and_client_address_reach_the_instance(backends: tuple[Backen
     assert given["X-Request-ID"] == "abc-123"
     assert len(generated["X-Request-ID"]) == 32  # nginx's $request_id: 32 hex digits
     assert given["X-Real-IP"] == "127.0.0.1"
+    assert given["Host"] == f"127.0.0.1:{nginx.port}"  # as the client addressed it, port included
     assert "Connection" not in given  # no "close" reaches the instance: upstream keepalive
     entries = [json.loads(line) for line in log_lines]
     assert [entry["requestId"] for entry in entries] == ["abc-123", generated["X-Request-ID"]]

@@ -33,7 +33,7 @@ async def app_sessions(admin_url: str, dbname: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(admin_url)
     try:
         return await conn.fetch(
-            "SELECT state, backend_type FROM pg_stat_activity WHERE application_name = 'cityscale' AND datname = $1",
+            "SELECT state, wait_event_type FROM pg_stat_activity WHERE application_name = 'cityscale' AND datname = $1",
             dbname,
         )
     finally:
@@ -83,7 +83,19 @@ async def test_no_connection_leaks_under_failures_and_cancellations(
             await lock.start()
             await locker.execute("LOCK TABLE cities IN ACCESS EXCLUSIVE MODE")
             burst_task = asyncio.create_task(burst(api.url, 400))
-            await asyncio.sleep(1.5)
+            # Hold the lock until the pool is full of blocked queries, then past the acquire timeout, so
+            # the requests queued behind them must give up (on a loaded machine the burst arrives slowly).
+            deadline = time.monotonic() + 20
+            while (
+                sum(
+                    s["wait_event_type"] == "Lock"
+                    for s in await app_sessions(pg.url("postgres"), database_name(database_url))
+                )
+                < POOL_MAX
+            ):
+                assert time.monotonic() < deadline, "the pool never filled up"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.0)
             sessions_during = await app_sessions(pg.url("postgres"), database_name(database_url))
             await lock.rollback()
         finally:
@@ -182,3 +194,23 @@ async def test_unreachable_database_gives_503_not_500(database_url: str, scratch
                 assert time.monotonic() < deadline, ready.text
                 time.sleep(0.1)
             assert ready.json()["checks"]["primary"]["ok"] is False
+
+
+async def test_a_database_that_refuses_connections_gives_503_not_500(
+    database_url: str, scratch: Path, pg: PostgresCluster
+) -> None:
+    env = {"DATABASE_URL": database_url, "LOG_LEVEL": "warning", "CACHE_TTL": "0"}
+    with api_instance(env, scratch / "logs") as api:
+        name = database_name(database_url)
+        admin = await asyncpg.connect(pg.url("postgres"))
+        try:
+            # The server is up but refuses this database: a PostgreSQL error at connect time, not a network one.
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+            async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+                response = await client.get("/api/cities/7")
+            assert response.status_code == 503, response.text
+            assert response.json()["title"] == "Database unavailable"
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await admin.close()

@@ -19,6 +19,10 @@ from cityscale.api.request_context import RequestContextMiddleware
 from cityscale.api.routes import cities, docs, health
 from cityscale.cache.read_through import ReadCache
 from cityscale.cache.redis_store import RedisStore
+from cityscale.observability.collector import ServiceStateCollector
+from cityscale.observability.endpoint import metrics_route
+from cityscale.observability.middleware import MetricsMiddleware
+from cityscale.observability.red import red_recorder
 from cityscale.settings import Settings, load_settings
 from cityscale.store.database import Database
 from cityscale.store.errors import DatabaseUnavailableError, SchemaNotReadyError
@@ -46,6 +50,7 @@ def build_services(settings: Settings) -> Services:
 
 def create_app(settings: Settings, *, access_log: IO[bytes] | None = None) -> Starlette:
     services = build_services(settings)
+    red = red_recorder()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -62,6 +67,7 @@ def create_app(settings: Settings, *, access_log: IO[bytes] | None = None) -> St
         *cities.routes(services),
         *health.routes(services),
         *docs.routes(),
+        metrics_route(ServiceStateCollector(services.database, services.cache), red),
     ]
     app = Starlette(
         routes=routes,
@@ -77,6 +83,7 @@ def create_app(settings: Settings, *, access_log: IO[bytes] | None = None) -> St
     app.router.redirect_slashes = False
     app.state.services = services
     app.add_middleware(RequestContextMiddleware, stream=access_log)
+    app.add_middleware(MetricsMiddleware, recorder=red)  # outermost: it sees the final status, 500s included
     return app
 
 

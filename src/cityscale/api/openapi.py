@@ -13,20 +13,11 @@ import msgspec
 from cityscale import __version__
 from cityscale.api.bodies import CityPatch, CityWrite
 from cityscale.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_POPULATION, MAX_TEXT_LENGTH
+from cityscale.store.cities import PUBLIC_COLUMNS
 
 _CITY = {
     "type": "object",
-    "required": [
-        "id",
-        "state",
-        "country",
-        "city_name",
-        "country_code",
-        "population",
-        "latitude",
-        "longitude",
-        "timezone",
-    ],
+    "required": list(PUBLIC_COLUMNS),
     "properties": {
         "id": {"type": "integer", "minimum": 1},
         "state": {"type": "string", "description": "Admin-1 region: its name where known, else its code"},

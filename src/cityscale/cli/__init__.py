@@ -54,7 +54,8 @@ def main() -> None:
     from cityscale.cli._errors import expected_errors
 
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns a command's ctx.exit(n) code instead of exiting with it.
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("cityscale: interrupted", err=True)
         sys.exit(130)
@@ -66,3 +67,5 @@ def main() -> None:
     except expected_errors() as exc:
         click.echo(f"cityscale: {exc}", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

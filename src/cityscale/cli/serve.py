@@ -72,21 +72,33 @@ def command(host: str, port: int, workers: int, migrate_first: bool, data_dir: P
     holder = port_holder(port)
     if holder is not None:
         raise CliError(f"cannot listen on {host}:{port}: {holder.describe()}")
-    embedded = None
-    if settings.database_configured:
-        url = settings.primary_url
-    else:
-        from cityscale.stack.embedded import default_data_dir, start_embedded
+    metrics_dir = None
+    created_metrics_dir = False
+    if workers > 1:
+        # Before the schema check imports prometheus_client: workers write where /metrics sums them.
+        from cityscale.observability.multiprocess import MULTIPROC_ENV, prepare_multiprocess_dir
 
-        embedded, url = start_embedded(data_dir or default_data_dir())
-        os.environ["DATABASE_URL"] = url  # the workers read their settings from the environment
+        created_metrics_dir = not os.environ.get(MULTIPROC_ENV)
+        metrics_dir = prepare_multiprocess_dir()
+    embedded = None
     try:
+        if settings.database_configured:
+            url = settings.primary_url
+        else:
+            from cityscale.stack.embedded import default_data_dir, start_embedded
+
+            embedded, url = start_embedded(data_dir or default_data_dir())
+            os.environ["DATABASE_URL"] = url  # the workers read their settings from the environment
         asyncio.run(_check_schema(url, settings.DB_CONNECT_TIMEOUT, migrate_first=migrate_first))
         if not settings.writes_enabled:
             click.echo("cityscale: API_TOKEN is not set, so writes are refused (403); reads are open", err=True)
         click.echo(f"cityscale: serving http://{host}:{port}/api/cities ({workers} worker(s))", err=True)
         run_server(host=host, port=port, workers=workers, log_level=settings.LOG_LEVEL)
     finally:
+        if metrics_dir is not None:
+            from cityscale.observability.multiprocess import remove_multiprocess_dir
+
+            remove_multiprocess_dir(metrics_dir, created=created_metrics_dir)
         if embedded is not None:
             click.echo("cityscale: stopping the embedded database", err=True)
             embedded.stop()

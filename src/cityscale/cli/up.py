@@ -27,6 +27,11 @@ def _print_ready(stack: Stack) -> None:
             for name, replica in zip(topology.replica_names, stack.replicas, strict=True)
         ),
         f"  redis          127.0.0.1:{stack.redis.port if stack.redis else '?'}",
+        *(
+            [f"  prometheus     {stack.prometheus.url}  (alerts: {stack.prometheus.url}/alerts)"]
+            if stack.prometheus
+            else []
+        ),
         f"  writes need:   Authorization: Bearer $(cat {topology.token_file})",
         f"  state:         cityscale status --data-dir {topology.data_dir}",
         "Ctrl-C stops everything.",

@@ -40,7 +40,8 @@ async def create_database(cluster: PostgresCluster, name: str = DATABASE_NAME) -
         await conn.close()
 
 
-async def _is_empty(url: str) -> bool:
+async def cities_table_is_empty(url: str) -> bool:
+    """True when the cities table has no row (a first run interrupted before or while seeding)."""
     # A first run interrupted while seeding left an empty table: seed again rather than serve nothing.
     conn = await asyncpg.connect(url, timeout=10)
     try:
@@ -70,7 +71,7 @@ def start_embedded(data_dir: Path) -> tuple[PostgresCluster, str]:
     try:
         created = asyncio.run(create_database(cluster))
         asyncio.run(migrate(url))
-        if created or asyncio.run(_is_empty(url)):
+        if created or asyncio.run(cities_table_is_empty(url)):
             _say("loading the GeoNames cities (first run only)")
             asyncio.run(seed_database(url, min_population=0, limit=None))
     except BaseException:

@@ -16,6 +16,7 @@ variant is committed as deploy/nginx/compose.conf; regenerate it with
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import time
 import urllib.request
@@ -157,6 +158,9 @@ def check_config(conf_path: Path, *, prefix: Path | None = None, global_directiv
 
 class NginxServer(ManagedProcess):
     """nginx in the foreground (`daemon off`) with its own prefix: config, pid, temp files and logs inside it."""
+
+    # Graceful: stop accepting, let in-flight requests finish (SIGTERM would cut them off).
+    stop_signal = signal.SIGQUIT
 
     def __init__(self, prefix: Path, params: NginxParams) -> None:
         self.prefix = prefix

@@ -14,6 +14,7 @@ requires a password (scram-sha-256) even on loopback: other local users share th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -333,18 +334,37 @@ class PostgresCluster:
         command = [self._binary(argv[0]), *argv[1:]]
         if self._run_as:
             command = ["runuser", "-u", self._run_as, "--", *command]
-        result = subprocess.run(
+        # A session of its own: the postmaster that `pg_ctl start` leaves behind must not receive the
+        # terminal's Ctrl-C; its owner (`cityscale up`, a test) stops it in order.
+        with subprocess.Popen(
             command,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
-            timeout=timeout,
-            check=False,
             cwd="/",
-            # A session of its own: the postmaster that `pg_ctl start` leaves behind must not receive the
-            # terminal's Ctrl-C; its owner (`cityscale up`, a test) stops it in order.
             start_new_session=True,
-        )
+        ) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except BaseException:
+                # Interrupted (Ctrl-C, a timeout): end the whole group, so that no pg_basebackup keeps
+                # writing behind `runuser`'s back.
+                _end_group(process)
+                raise
+        result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if check and result.returncode != 0:
             raise PostgresError(f"{argv[0]} failed ({result.returncode}): {(result.stderr or '').strip()}")
         return result
+
+
+def _end_group(process: subprocess.Popen[str], grace: float = 10) -> None:
+    """SIGTERM a command's process group (a postmaster among it shuts down cleanly), SIGKILL what stays."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -27,6 +27,9 @@ def tail(path: Path, lines: int = 20) -> str:
 class ManagedProcess:
     """One long-running child with its output in a log file, in its own process group."""
 
+    # The signal that asks the program for its graceful stop (nginx: SIGQUIT; SIGTERM is its fast stop).
+    stop_signal: signal.Signals = signal.SIGTERM
+
     def __init__(
         self,
         name: str,
@@ -69,11 +72,11 @@ class ManagedProcess:
             os.kill(self.process.pid, signum)
 
     def stop(self, timeout: float = 15) -> int | None:
-        """SIGTERM, wait up to `timeout`, then SIGKILL the whole group; returns the exit status."""
+        """`stop_signal`, wait up to `timeout`, then SIGKILL the whole group; returns the exit status."""
         if self.process is None:
             return None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(self.stop_signal)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -35,7 +35,7 @@ class Component:
     """One running part of the stack as `cityscale status` and scripts see it."""
 
     name: str
-    kind: str  # postgres | redis | api | nginx
+    kind: str  # postgres | redis | api | nginx | prometheus | exporter
     pid: int | None
     port: int
     log: str

@@ -99,6 +99,16 @@ async def _probe(data_dir: Path, component: Component) -> ComponentHealth:
         health.healthy = await asyncio.to_thread(status_page_answers, url, timeout=PROBE_TIMEOUT)
         health.detail = "stub_status answers" if health.healthy else f"{url} does not answer"
         health.extra["status_port"] = component.status_port
+    elif component.kind == "prometheus":
+        from cityscale.stack.prometheus import prometheus_ready
+
+        health.healthy = await asyncio.to_thread(prometheus_ready, component.port, timeout=PROBE_TIMEOUT)
+        health.detail = "ready" if health.healthy else f"http://127.0.0.1:{component.port}/-/ready does not answer"
+    elif component.kind == "exporter":
+        from cityscale.stack.exporters import answers_metrics
+
+        health.healthy = await asyncio.to_thread(answers_metrics, component.port, timeout=PROBE_TIMEOUT)
+        health.detail = "serves /metrics" if health.healthy else "/metrics does not answer"
     else:
         health.healthy, health.detail = await asyncio.to_thread(_api_ready, component.port)
     return health

@@ -10,43 +10,52 @@ every process started is stopped, the state file removed, the lock released.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 import asyncpg
-import psutil
 
 from cityscale.stack.api_instance import ApiInstance
 from cityscale.stack.binaries import postgres_bin_dir, require_binary
-from cityscale.stack.embedded import DATABASE_NAME, create_database
+from cityscale.stack.embedded import DATABASE_NAME, cities_table_is_empty, create_database
+from cityscale.stack.exporters import (
+    Exporter,
+    missing_exporters,
+    nginx_exporter,
+    postgres_exporter,
+    redis_exporter,
+    start_all,
+)
+from cityscale.stack.leftovers import stop_leftovers
 from cityscale.stack.nginx import NginxParams, NginxServer
 from cityscale.stack.postgres import PostgresCluster
 from cityscale.stack.process import ManagedProcess, wait_for_http
+from cityscale.stack.prometheus import (
+    PrometheusServer,
+    RemoteWriteConfigError,
+    ScrapeTargets,
+    prometheus_missing_reason,
+    start_prometheus,
+)
 from cityscale.stack.redis import RedisServer
+from cityscale.stack.signals import Shutdown, stop_signals_ignored, stop_signals_raise_shutdown
 from cityscale.stack.state import Component, StackLock, StackState, process_start_time
 from cityscale.stack.topology import Topology, load_saved_ports, plan_ports
 
 MAX_RESTARTS = 5  # per API instance and per `up`: a crash loop is reported, not hidden
 WATCH_INTERVAL = 0.5
-# Ctrl-C, `kill`, and the terminal closing: each stops the stack cleanly rather than orphaning it.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class StackError(RuntimeError):
     """A part of the stack could not be brought up; the message says which and where its log is."""
-
-
-class Shutdown(Exception):
-    """A stop signal (SIGINT, SIGTERM, SIGHUP) arrived: stop everything."""
 
 
 def _say(message: str) -> None:
@@ -77,6 +86,8 @@ class Stack:
         self.redis: RedisServer | None = None
         self.apis: list[ApiInstance] = []
         self.nginx: NginxServer | None = None
+        self.prometheus: PrometheusServer | None = None
+        self.exporters: list[Exporter] = []
         self.state: StackState | None = None
         self._lock = StackLock(topology.data_dir)
         self._started_clusters: list[PostgresCluster] = []
@@ -84,30 +95,33 @@ class Stack:
 
     # -- the whole run -------------------------------------------------------------------------
 
-    def run(self, on_ready: Callable[[Stack], None] | None = None, *, until: Callable[[], bool] | None = None) -> None:
-        """Start everything, call `on_ready`, watch until SIGINT/SIGTERM (or `until()`), then stop everything."""
+    def run(self, on_ready: Callable[[Stack], None] | None = None) -> None:
+        """Start everything, call `on_ready`, watch until a stop signal, then stop everything."""
         data_dir = self.topology.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        data_dir.chmod(data_dir.stat().st_mode | 0o711)  # the postgres user walks through it to its clusters
-        self._lock.acquire()
         try:
-            with _signals_raise_shutdown():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir.chmod(data_dir.stat().st_mode | 0o711)  # the postgres user walks through it to its clusters
+            self._lock.acquire()
+        except OSError as exc:
+            raise StackError(f"cannot use {data_dir} as the stack's data directory: {exc.strerror or exc}") from None
+        try:
+            with stop_signals_raise_shutdown():
                 try:
                     self.start()
                     if on_ready is not None:
                         on_ready(self)
-                    self.watch(until)
+                    self.watch()
                 except (Shutdown, KeyboardInterrupt):
                     self.say("stopping (signal received)")
         finally:
-            with _signals_ignored():  # a second Ctrl-C must not interrupt the clean-up and leave orphans
+            with stop_signals_ignored():  # a second Ctrl-C must not interrupt the clean-up and leave orphans
                 self.stop()
                 StackState.remove(data_dir)
                 self._lock.release()
 
     def start(self) -> None:
         topology = self.topology
-        self._clean_up_leftovers()
+        stop_leftovers(self.topology.data_dir, self.say)
         postgres_bin_dir()  # missing binaries are reported (or installed) before anything starts
         require_binary("redis-server", "redis-server")
         require_binary("nginx", "nginx")
@@ -119,6 +133,7 @@ class Stack:
         self._start_redis(ports["redis"])
         self._start_apis(ports, token)
         self._start_nginx(ports)
+        self._start_monitoring(ports)
         self._write_state()
 
     # -- ports ---------------------------------------------------------------------------------
@@ -131,6 +146,8 @@ class Stack:
         for number, replica in enumerate(self.replicas, start=1):
             wanted[f"replica-{number}"] = replica.port if replica.exists else None
         wanted["redis"] = saved.get("redis")
+        for name in ["prometheus", "nginx-exporter", "redis-exporter", *self._postgres_exporter_names()]:
+            wanted[name] = saved.get(name)
         for name in topology.api_names:
             wanted[name] = saved.get(name)
         plan = plan_ports(wanted, auto_ports=topology.auto_ports)
@@ -166,14 +183,18 @@ class Stack:
 
         created = await create_database(self.primary)
         await migrate(url)
-        if created or await _is_empty(url):
+        if created or await cities_table_is_empty(url):
             limit = self.topology.seed_limit
             self.say("loading the GeoNames cities (first run only)" + (f", the {limit} largest" if limit else ""))
             await seed_database(url, min_population=0, limit=limit, show_progress=sys.stderr.isatty())
 
     def _start_replica(self, number: int, replica: PostgresCluster, port: int) -> None:
         if not replica.exists:
-            self.say(f"creating replica-{number} with pg_basebackup from the primary (first run only)")
+            if replica.base.exists():
+                # A copy interrupted earlier (Ctrl-C during pg_basebackup): a replica is only ever a copy.
+                self.say(f"removing the incomplete replica-{number} in {replica.base}")
+                shutil.rmtree(replica.base)
+            self.say(f"creating replica-{number} with pg_basebackup from the primary (once; reused on later runs)")
             replica.create_replica_of(self.primary, port=port)
         else:
             if replica.port != port:
@@ -183,6 +204,7 @@ class Stack:
         self._started_clusters.append(replica)
         replica.start()
         replica.wait_until_accepting()
+        asyncio.run(_wait_until_streaming(replica, f"replica-{number}"))
 
     # -- Redis, API instances, nginx -----------------------------------------------------------
 
@@ -224,6 +246,48 @@ class Stack:
         self.nginx.wait_ready()
         wait_for_http(f"{self.nginx.url}/healthz", timeout=10, process=self.nginx)
 
+    def _postgres_exporter_names(self) -> list[str]:
+        return [f"postgres-exporter-{name}" for name in ["primary", *self.topology.replica_names]]
+
+    def _start_monitoring(self, ports: dict[str, int]) -> None:
+        """Prometheus and the installed exporters, when Debian's `prometheus` is installed (else one line)."""
+        reason = prometheus_missing_reason()
+        if reason is not None:
+            self.say(reason)
+            return
+        assert self.nginx is not None  # noqa: S101 - started before
+        assert self.redis is not None  # noqa: S101
+        log_dir = self.topology.log_dir
+        clusters = [self.primary, *self.replicas]
+        self.exporters = start_all(
+            [
+                nginx_exporter(ports["nginx-exporter"], self.nginx.status_url, log_dir),
+                redis_exporter(ports["redis-exporter"], self.redis.url, log_dir),
+                *(
+                    postgres_exporter(name, ports[name], cluster.url(DATABASE_NAME) + "?sslmode=disable", log_dir)
+                    for name, cluster in zip(self._postgres_exporter_names(), clusters, strict=True)
+                ),
+            ],
+            say=self.say,
+        )
+        missing = missing_exporters()
+        if missing:
+            self.say(f"for nginx, PostgreSQL and Redis metrics too, install: apt-get install {' '.join(missing)}")
+        by_name = {exporter.name: exporter.address for exporter in self.exporters}
+        prefix = "postgres-exporter-"
+        targets = ScrapeTargets(
+            api=[f"127.0.0.1:{api.port}" for api in self.apis],
+            nginx_exporter=by_name.get("nginx-exporter"),
+            redis_exporter=by_name.get("redis-exporter"),
+            postgres_exporters=[(n.removeprefix(prefix), a) for n, a in by_name.items() if n.startswith(prefix)],
+        )
+        try:
+            self.prometheus = start_prometheus(
+                self.topology.data_dir / "prometheus", targets, say=self.say, port=ports["prometheus"]
+            )
+        except RemoteWriteConfigError as exc:
+            raise StackError(str(exc)) from None
+
     # -- state, watching, stopping -------------------------------------------------------------
 
     @property
@@ -246,6 +310,10 @@ class Stack:
             found["nginx"] = dataclasses.replace(nginx, status_port=self.nginx.status_port)
         for api in self.apis:
             found[api.name] = _component(api.name, "api", api, api.port)
+        if self.prometheus is not None:
+            found["prometheus"] = _component("prometheus", "prometheus", self.prometheus, self.prometheus.port)
+        for exporter in self.exporters:
+            found[exporter.name] = _component(exporter.name, "exporter", exporter, exporter.port)
         return found
 
     def _write_state(self) -> None:
@@ -258,12 +326,12 @@ class Stack:
         )
         self.state.save(self.topology.data_dir)
 
-    def watch(self, until: Callable[[], bool] | None = None) -> None:
-        """Restart API instances, Redis or nginx when one dies (bounded), until a signal or `until()`."""
-        while until is None or not until():
+    def watch(self) -> None:
+        """Restart API instances, Redis or nginx when one dies (bounded), until a stop signal."""
+        while True:
             time.sleep(WATCH_INTERVAL)
             restarted = False
-            for process in [*self.apis, self.redis, self.nginx]:
+            for process in [*self.apis, self.redis, self.nginx, self.prometheus, *self.exporters]:
                 if process is not None and not process.running():
                     restarted |= self._restart(process)
             if restarted:
@@ -284,6 +352,10 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every part that was started, in reverse order; never raises for a part already gone."""
+        if self.prometheus is not None:
+            self.prometheus.stop()
+        for exporter in self.exporters:
+            exporter.stop()
         if self.nginx is not None:
             self.nginx.stop()
         for api in self.apis:
@@ -295,87 +367,28 @@ class Stack:
         for cluster in reversed(self._started_clusters):
             cluster.stop()
 
-    def _clean_up_leftovers(self) -> None:
-        """Stop what a previous owner left running (it was SIGKILLed): no orphans, no port held twice.
-
-        We hold the lock, so any server still running from this data dir is such a leftover. The API
-        instances, Redis and nginx are found through the stale state file; PostgreSQL through its own
-        pid file, even without one.
-        """
-        data_dir = self.topology.data_dir
-        clusters = [PostgresCluster(path.parent) for path in sorted(data_dir.glob("*/cluster.json"))]
-        for cluster in clusters:
-            if cluster.exists and cluster.is_running():
-                # Stopped (fast: a clean checkpoint) and started again below, on the port planned now.
-                self.say(f"stopping {cluster.base.name} left running by a previous `up`")
-                cluster.stop()
-        stale = StackState.load(data_dir)
-        if stale is None:
-            return
-        for component in stale.components.values():
-            if component.kind == "postgres" or component.pid is None:
-                continue
-            # Each component led a process group of its own; its workers may outlive the leader.
-            group = _process_group(component.pid, not_before=component.started)
-            if group:
-                self.say(f"stopping {component.name} (pid {component.pid}) left running by a previous `up`")
-                _stop_all(group)
-        StackState.remove(data_dir)
-
 
 def _component(name: str, kind: str, process: ManagedProcess, port: int, *, log: Path | None = None) -> Component:
     return Component(name, kind, process.pid, port, str(log or process.log_path), process_start_time(process.pid))
 
 
-def _process_group(pgid: int, *, not_before: float | None) -> list[psutil.Process]:
-    members = []
-    for process in psutil.process_iter(["pid", "create_time"]):
-        with contextlib.suppress(psutil.Error, OSError):
-            if os.getpgid(process.pid) == pgid and (not_before is None or process.create_time() >= not_before - 1):
-                members.append(process)
-    return members
-
-
-def _stop_all(processes: list[psutil.Process], timeout: float = 10) -> None:
-    for member in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=timeout)
-    for member in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.kill()
-
-
-async def _is_empty(url: str) -> bool:
-    import asyncpg
-
-    # A first run interrupted while seeding left an empty table: seed again rather than serve nothing.
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM cities)")
-    finally:
-        await conn.close()
-
-
-def _raise_shutdown(_signum: int, _frame: FrameType | None) -> None:
-    raise Shutdown
-
-
-@contextlib.contextmanager
-def _signals_raise_shutdown() -> Iterator[None]:
-    previous = {sig: signal.signal(sig, _raise_shutdown) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+async def _wait_until_streaming(replica: PostgresCluster, name: str, timeout: float = 60) -> None:
+    """A replica is ready when it streams from the primary, not merely when it accepts connections."""
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            conn = await asyncpg.connect(replica.url("postgres"), timeout=5)
+            try:
+                status = await conn.fetchval("SELECT status FROM pg_stat_wal_receiver")
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError) as exc:
+            status = f"{type(exc).__name__}: {exc}"
+        if status == "streaming":
+            return
+        await asyncio.sleep(0.1)
+    raise StackError(
+        f"{name} does not stream from the primary after {timeout:g} s (last: {status or 'no WAL receiver'}); "
+        f"its log: {replica.log_file}"
+    )

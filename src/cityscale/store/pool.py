@@ -10,6 +10,7 @@ task cancellation; asyncpg shields the release from a second cancellation). Acqu
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, Literal, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from cityscale.observability.metrics import PoolInstruments, sqlstate_class
 from cityscale.store.errors import (
     DatabaseUnavailableError,
     PoolExhaustedError,
@@ -68,6 +70,7 @@ class Pool:
         self._pool: asyncpg.Pool | None = None
         self.in_use = 0
         self.waiting = 0
+        self.metrics = PoolInstruments(name, role)
 
     async def open(self) -> None:
         """Create the pool without connecting: a database that is down at start-up is retried per request."""
@@ -115,27 +118,42 @@ class Pool:
         if self._pool is None:
             raise DatabaseUnavailableError(f"{self.name} pool is closed")
         self.waiting += 1
+        started = time.perf_counter()
         try:
             conn = await self._pool.acquire(timeout=self.limits.acquire_timeout)
         except TimeoutError:
+            self.metrics.acquire_timed_out()
             raise self._acquire_timeout_error() from None
         except CONNECTION_ERRORS as exc:
+            self.metrics.query_failed("connect")
             raise DatabaseUnavailableError(f"{self.name} database unreachable: {_describe(exc)}") from None
+        except asyncpg.PostgresError as exc:
+            # Acquiring runs no query of ours: a server error here refused the connection itself
+            # (authentication, a database that is missing or closed to connections, too many clients).
+            self.metrics.query_failed("connect")
+            raise DatabaseUnavailableError(f"{self.name} database refused the connection: {_describe(exc)}") from None
         finally:
             self.waiting -= 1
+        self.metrics.acquired(time.perf_counter() - started)
         self.in_use += 1
         try:
             yield conn
         except asyncpg.UndefinedTableError as exc:
+            self.metrics.query_failed("schema")
             raise SchemaNotReadyError(
                 f"the {self.name} database has no cities schema ({exc}); run `cityscale migrate`"
             ) from None
         except asyncpg.QueryCanceledError:
+            self.metrics.query_failed("statement_timeout")
             raise QueryTimeoutError(
                 f"{self.name} query cancelled after the {self.limits.statement_timeout:g} s statement timeout"
             ) from None
         except CONNECTION_ERRORS as exc:
+            self.metrics.query_failed("connection_lost")
             raise DatabaseUnavailableError(f"{self.name} database connection lost: {_describe(exc)}") from None
+        except asyncpg.PostgresError as exc:  # e.g. a constraint violation: the caller handles it; we count it
+            self.metrics.query_failed(sqlstate_class(exc.sqlstate))
+            raise
         finally:
             self.in_use -= 1
             await self._release(conn)

@@ -1,0 +1,1 @@
+"""Checks of the stack layer: the running service itself."""
