@@ -71,7 +71,6 @@ def test_every_scenario_ran_and_passed_but_the_known_nginx_staleness(
     assert "| check | expected | observed | result |" in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="nginx microcache serves STALE entries beyond max-age (docs/reliability.md)")
 def test_nginx_microcache_is_never_stale_beyond_the_bound(
     quick_run: tuple[subprocess.CompletedProcess[str], dict[str, object]],
 ) -> None:

@@ -70,3 +70,32 @@ def test_writes_stay_visible(front: str) -> None:
     while httpx.get(f"{front}/api/cities/6").json()["city_name"] != "Microcached":
         assert time.monotonic() < deadline, "a cached read outlived the write-visibility bound"
         time.sleep(0.1)
+
+
+def test_writes_stay_visible_under_concurrent_reads(front: str) -> None:
+    """Many readers keep the entry hot (the case where a background refresh could keep it stale)."""
+    import threading
+
+    stop = threading.Event()
+
+    def reader() -> None:
+        with httpx.Client(base_url=front, timeout=5) as client:
+            while not stop.is_set():
+                client.get("/api/cities/8")
+
+    readers = [threading.Thread(target=reader, daemon=True) for _ in range(6)]
+    for thread in readers:
+        thread.start()
+    try:
+        for n in range(3):
+            time.sleep(1.0)
+            name = f"Hot {n}"
+            assert httpx.patch(f"{front}/api/cities/8", json={"city_name": name}, headers=AUTH).status_code == 200
+            written_at = time.monotonic()
+            while httpx.get(f"{front}/api/cities/8").json()["city_name"] != name:
+                assert time.monotonic() - written_at < 2.5, "a hot cached read outlived the write-visibility bound"
+                time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join(5)
