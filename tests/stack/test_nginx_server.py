@@ -187,3 +187,37 @@ def test_a_second_nginx_on_taken_ports_is_not_mistaken_for_ready(backends: tuple
             second.stop()
             remove(other_prefix)
         assert nginx.healthy()  # the first one is untouched
+
+
+def test_slow_clients_are_cut_off_and_others_unaffected(backends: tuple[Backend, Backend]) -> None:
+    """Slowloris: connections that dribble their headers are closed by nginx's client timeout, while
+    ordinary clients are served at the same time."""
+    import socket
+
+    _, healthy = backends
+    with nginx_in_front(healthy, client_timeout="3s") as nginx:
+        slow = []
+        for _ in range(40):
+            sock = socket.create_connection(("127.0.0.1", nginx.port), timeout=5)
+            sock.sendall(b"GET /api/cities/1 HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            slow.append(sock)
+        try:
+            # Served while every slow connection is still open (well before nginx cuts them off at 3 s).
+            for _ in range(20):
+                assert httpx.get(f"{nginx.url}/api/cities/1", timeout=1.5).status_code == 200
+            time.sleep(0.5)
+            for sock in slow:  # keep dribbling: nginx's timer is for the whole header, not per byte
+                sock.sendall(b"X-Slow: 1\r\n")
+            closed = 0
+            deadline = time.monotonic() + 8
+            for sock in slow:
+                sock.settimeout(max(0.1, deadline - time.monotonic()))
+                try:
+                    data = sock.recv(4096)
+                except TimeoutError:
+                    continue
+                closed += data == b"" or data.startswith(b"HTTP/1.1 408")
+            assert closed == len(slow), f"only {closed} of {len(slow)} slow connections were cut off"
+        finally:
+            for sock in slow:
+                sock.close()

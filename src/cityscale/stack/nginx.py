@@ -56,6 +56,8 @@ class NginxParams:
     client_max_body_size: str = "64k"
     connect_timeout: str = "1s"
     read_timeout: str = "30s"
+    # How long a client may take to send its headers, each part of its body, or to read our answer.
+    client_timeout: str = "10s"
     rate_limit_enabled: bool = False
     rate_limit_per_second: int = 100
     rate_limit_burst: int = 200
