@@ -168,7 +168,14 @@ class OpenLoopDriver:
             path = f"/api/cities/{rng.choice(plan.read_ids)}"
         record = RequestRecord("read", path, due, 0.0, NO_ANSWER)
         try:
-            response = await client.get(path)
+            try:
+                response = await client.get(path)
+            except httpx.RemoteProtocolError:
+                # A kept-alive connection closed by the server as we reused it (nginx's old workers do
+                # that on a reload): an idempotent request may be retried (RFC 9110 9.2.2), as browsers
+                # do. Once, and its latency still counts from the scheduled time.
+                response = await client.get(path)
+                record.detail = "retried once: connection closed before any response"
             record.status = response.status_code
             record.cache = response.headers.get("x-cache", "")
             record.retry_after = response.headers.get("retry-after")
