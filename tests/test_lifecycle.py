@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from cityscale.stack.ports import free_port
+from tests.support.locks import cities_locked
 from tests.support.servers import api_instance
 
 
@@ -58,17 +59,12 @@ def test_secrets_are_not_echoed_in_configuration_errors() -> None:
 async def test_sigterm_lets_in_flight_requests_finish_then_exits_zero(database_url: str, scratch: Path) -> None:
     env = {"DATABASE_URL": database_url, "LOG_LEVEL": "warning", "DB_STATEMENT_TIMEOUT": "10"}
     with api_instance(env, scratch / "logs") as api:
-        locker = await asyncpg.connect(database_url)
-        lock = locker.transaction()
-        await lock.start()
-        await locker.execute("LOCK TABLE cities IN ACCESS EXCLUSIVE MODE")
-        async with httpx.AsyncClient(base_url=api.url, timeout=20) as client:
+        async with cities_locked(database_url) as lock, httpx.AsyncClient(base_url=api.url, timeout=20) as client:
             in_flight = asyncio.create_task(client.get("/api/cities/1"))
             await asyncio.sleep(0.5)  # the request is now waiting on the lock inside the server
             api.signal(signal.SIGTERM)
             await asyncio.sleep(0.5)
-            await lock.rollback()
-            await locker.close()
+            await lock.release()
             response = await in_flight
         assert response.status_code == 200
         assert response.json()["city_name"] == "Shanghai"

@@ -22,7 +22,7 @@ from tests.doctor.listeners import leaked_connections, nginx_on
 from tests.doctor.test_database_and_cache import empty_database
 from tests.doctor.test_host import INCIDENT_ALIAS
 from tests.doctor.worlds import PATH, World, clean_world, free_bytes, immutable, sparse_file
-from tests.support.servers import remove, scratch_dir
+from tests.support.servers import running_redis
 
 DB_VARIABLES = (
     "DATABASE_URL",
@@ -62,15 +62,8 @@ def db_parts(url: str) -> dict[str, str]:
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    base = scratch_dir("doctor-cli-redis")
-    server = RedisServer(base)
-    server.start()
-    try:
-        server.wait_ready()
+    with running_redis("doctor-cli-redis") as server:
         yield server
-    finally:
-        server.stop()
-        remove(base)
 
 
 def test_the_whole_incident_is_diagnosed_at_once(tmp_path: Path, pg: PostgresCluster) -> None:

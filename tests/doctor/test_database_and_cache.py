@@ -18,7 +18,7 @@ from cityscale.stack.postgres import PostgresCluster
 from cityscale.stack.redis import RedisServer
 from tests.doctor.listeners import leaked_connections
 from tests.doctor.worlds import World
-from tests.support.servers import remove, scratch_dir
+from tests.support.servers import remove, running_redis, scratch_dir
 
 _empty_numbers = iter(range(1, 10_000))
 
@@ -45,15 +45,8 @@ def with_port(url: str, port: int) -> str:
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    base = scratch_dir("doctor-redis")
-    server = RedisServer(base)
-    server.start()
-    try:
-        server.wait_ready()
+    with running_redis("doctor-redis") as server:
         yield server
-    finally:
-        server.stop()
-        remove(base)
 
 
 def test_migrated_database_is_reachable_at_head_without_leaks(world: World, database_url: str) -> None:

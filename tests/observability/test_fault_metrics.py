@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.observability.scrape import Samples, scrape, value
+from tests.support.locks import cities_locked
 from tests.support.topology import DB, Topology, topology
 
 pytestmark = pytest.mark.slow
@@ -67,17 +67,13 @@ async def test_cache_redis_and_replica_metrics_follow_faults(topo: Topology) -> 
 
         # 3. A slow load (a session holds a lock the read needs): readers of the same key wait on its
         #    single flight instead of each querying.
-        blocker = await asyncpg.connect(topo.primary.url(DB))
-        try:
-            await blocker.execute("BEGIN; LOCK TABLE cities IN ACCESS EXCLUSIVE MODE")
+        async with cities_locked(topo.primary.url(DB)) as lock:
             first = asyncio.create_task(client.get(f"{url}/api/cities/20"))
             await asyncio.sleep(0.2)
             followers = [asyncio.create_task(client.get(f"{url}/api/cities/20")) for _ in range(3)]
             await asyncio.sleep(0.3)
-            await blocker.execute("ROLLBACK")
+            await lock.release()
             statuses = [(await task).status_code for task in (first, *followers)]
-        finally:
-            await blocker.close()
         assert statuses == [200] * 4
         after_flight = await scrape(client, url)
         assert (

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from cityscale.stack.api_instance import ApiInstance
 from tests.observability.scrape import label_values, scrape, value
+from tests.support.locks import cities_locked
 from tests.support.servers import api_instance
 
 pytestmark = pytest.mark.slow
@@ -77,11 +77,9 @@ async def test_pool_exhaustion_shows_in_use_waiters_timeouts_and_errors(
 ) -> None:
     """A session holding a lock stalls the one pooled connection; the next request times out acquiring."""
     url = small_pool_api.url
-    blocker = await asyncpg.connect(database_url_of_api)
-    try:
-        async with httpx.AsyncClient(timeout=10) as client:
-            before = await scrape(client, url)
-            await blocker.execute("BEGIN; LOCK TABLE cities IN ACCESS EXCLUSIVE MODE")
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = await scrape(client, url)
+        async with cities_locked(database_url_of_api) as lock:
             stuck = asyncio.create_task(client.get(f"{url}/api/cities/1"))  # takes the connection, waits on the lock
             during = await _scrape_until(client, url, lambda s: value(s, "cityscale_db_pool_in_use") == 1)
             assert value(during, "cityscale_http_requests_in_flight") >= 2  # the stuck read and this scrape
@@ -90,10 +88,8 @@ async def test_pool_exhaustion_shows_in_use_waiters_timeouts_and_errors(
             assert value(during, "cityscale_db_pool_idle") == 0
             assert (await waiter).status_code == 503  # gave up after DB_ACQUIRE_TIMEOUT
             assert (await stuck).status_code == 503  # cancelled by the statement timeout
-            await blocker.execute("ROLLBACK")
+            await lock.release()
             after = await scrape(client, url)
-    finally:
-        await blocker.close()
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)

@@ -9,7 +9,8 @@ import time
 
 import httpx
 
-from tests.support.load import Outcome, SteadyLoad, between, percentile
+from cityscale.chaos.checks import percentile
+from tests.support.load import Outcome, SteadyLoad, between
 from tests.support.topology import API_TOKEN, Topology
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

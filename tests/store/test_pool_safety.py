@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from cityscale.stack.postgres import PostgresCluster
+from tests.support.locks import cities_locked
 from tests.support.servers import api_instance
 from tests.support.tcp_proxy import tcp_proxy
 
@@ -77,11 +78,7 @@ async def test_no_connection_leaks_under_failures_and_cancellations(
     }
     with api_instance(env, scratch / "logs") as api:
         # A long lock makes every read wait, so the burst fills the pool, queues, and times out.
-        locker = await asyncpg.connect(database_url)
-        try:
-            lock = locker.transaction()
-            await lock.start()
-            await locker.execute("LOCK TABLE cities IN ACCESS EXCLUSIVE MODE")
+        async with cities_locked(database_url) as lock:
             burst_task = asyncio.create_task(burst(api.url, 400))
             # Hold the lock until the pool is full of blocked queries, then past the acquire timeout, so
             # the requests queued behind them must give up (on a loaded machine the burst arrives slowly).
@@ -97,9 +94,7 @@ async def test_no_connection_leaks_under_failures_and_cancellations(
                 await asyncio.sleep(0.05)
             await asyncio.sleep(2.0)
             sessions_during = await app_sessions(pg.url("postgres"), database_name(database_url))
-            await lock.rollback()
-        finally:
-            await locker.close()
+            await lock.release()
         statuses = await burst_task
 
         assert len(sessions_during) <= POOL_MAX
@@ -128,21 +123,14 @@ async def test_pool_exhaustion_is_a_fast_503_with_retry_after(database_url: str,
         "LOG_LEVEL": "warning",
     }
     with api_instance(env, scratch / "logs") as api:
-        locker = await asyncpg.connect(database_url)
-        try:
-            lock = locker.transaction()
-            await lock.start()
-            await locker.execute("LOCK TABLE cities IN ACCESS EXCLUSIVE MODE")
-            async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
-                holder = asyncio.create_task(client.get("/api/cities/1"))
-                await asyncio.sleep(0.3)  # the only connection is now waiting on the lock
-                started = time.monotonic()
-                response = await client.get("/api/cities/2")
-                waited = time.monotonic() - started
-                await lock.rollback()
-                assert (await holder).status_code == 200
-        finally:
-            await locker.close()
+        async with cities_locked(database_url) as lock, httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+            holder = asyncio.create_task(client.get("/api/cities/1"))
+            await asyncio.sleep(0.3)  # the only connection is now waiting on the lock
+            started = time.monotonic()
+            response = await client.get("/api/cities/2")
+            waited = time.monotonic() - started
+            await lock.release()
+            assert (await holder).status_code == 200
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.headers["content-type"] == "application/problem+json"

@@ -70,8 +70,3 @@ class SteadyLoad:
 
 def between(outcomes: list[Outcome], start: float, end: float) -> list[Outcome]:
     return [o for o in outcomes if start <= o.at < end]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0

@@ -15,6 +15,7 @@ import asyncpg
 from cityscale.stack.api_instance import ApiInstance
 from cityscale.stack.ports import free_port
 from cityscale.stack.postgres import PostgresCluster
+from cityscale.stack.redis import RedisServer
 
 TEMPLATE_DB = "cities_template"
 _database_numbers = itertools.count(1)
@@ -80,6 +81,20 @@ def api_instance(
         yield instance
     finally:
         instance.stop()
+
+
+@contextmanager
+def running_redis(prefix: str) -> Iterator[RedisServer]:
+    """A real Redis (cache settings) on a free port, in a scratch dir removed afterwards."""
+    base = scratch_dir(prefix)
+    server = RedisServer(base)
+    server.start()
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+        remove(base)
 
 
 def remove(path: Path) -> None:
