@@ -56,10 +56,6 @@ class L1Cache:
         if local is not None:
             self._bytes -= len(local.entry.body)
 
-    def discard_prefix(self, prefix: str) -> None:
-        for key in [k for k in self._entries if k.startswith(prefix)]:
-            self.discard(key)
-
     def clear(self) -> None:
         self._entries.clear()
         self._bytes = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -22,8 +21,6 @@ from cityscale.cache.l1 import L1Cache
 from cityscale.cache.redis_store import PREFIX, RedisStore, RedisUnavailableError
 from cityscale.cache.singleflight import SingleFlight
 from cityscale.store.errors import DatabaseUnavailableError
-
-log = logging.getLogger("cityscale.cache")
 
 L1_TTL = 1.0  # default seconds an L1 entry is fresh: the bound on staleness when an invalidation is lost
 TTL_JITTER = 0.1  # +-10 %: entries filled together do not all expire together

@@ -13,7 +13,6 @@ Consistency rules (docs/caching.md):
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -22,8 +21,6 @@ from redis.exceptions import RedisError
 
 from cityscale.breaker import CircuitBreaker
 from cityscale.cache.entry import CacheEntry
-
-log = logging.getLogger("cityscale.cache")
 
 REDIS_TIMEOUT = 0.1
 PREFIX = "cs:v1:"
@@ -138,7 +135,3 @@ class RedisStore:
 
     async def ping(self) -> bool:
         return bool(await self._call(self.client.ping))
-
-    async def maxmemory_policy(self) -> str:
-        config = await self._call(lambda: self.client.config_get("maxmemory-policy"))
-        return str(config.get("maxmemory-policy", b"?"))

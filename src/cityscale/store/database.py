@@ -164,6 +164,3 @@ class Database:
             )  # fmt: skip
             probes.append(Probe(replica.name, ok, detail, state.lag_seconds if state.healthy else None))
         return probes
-
-    def can_read(self) -> bool:
-        return any(probe.ok for probe in self.probes())

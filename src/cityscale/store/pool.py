@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -176,10 +176,6 @@ class Pool:
                 f"{self.name} pool exhausted: all {self.limits.max_size} connections stayed busy for {timeout:g} s"
             )
         return DatabaseUnavailableError(f"{self.name} database did not accept a connection within {timeout:g} s")
-
-    async def fetchval(self, query: str, *args: Any) -> Any:
-        async with self.connection() as conn:
-            return await conn.fetchval(query, *args)
 
 
 def _describe(exc: BaseException) -> str:
