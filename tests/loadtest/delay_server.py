@@ -50,6 +50,10 @@ class DelayServer:
     bodies: list[bytes] = field(default_factory=list)
     next_id: int = 1
     hang_up: bool = False  # read each request, then close the connection without answering
+    # When each response was really written (time.monotonic()): on a busy host the server thread can
+    # answer later than the schedule says (200 requests released together at a stall's end), and the
+    # generator is right to report that.
+    responded: list[float] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -82,6 +86,7 @@ class DelayServer:
                     b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                     % (status, len(payload), payload)
                 )
+                self.responded.append(time.monotonic())
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
