@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from cityscale.stack.nginx import NginxParams, NginxServer
-from cityscale.stack.ports import free_port
+from cityscale.stack.ports import free_ports
 from tests.conftest import API_TOKEN
 from tests.support.servers import api_instance, remove, scratch_dir
 
@@ -22,9 +22,10 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 def front(database_url: str, scratch: Path) -> Iterator[str]:
     env = {"DATABASE_URL": database_url, "API_TOKEN": API_TOKEN, "LOG_LEVEL": "warning"}
     prefix = scratch_dir("microcache")
+    public_port, status_port = free_ports(2)
     with api_instance(env, scratch / "logs") as api:
         nginx = NginxServer(
-            prefix, NginxParams.native(prefix, port=free_port(), status_port=free_port(), instance_ports=[api.port])
+            prefix, NginxParams.native(prefix, port=public_port, status_port=status_port, instance_ports=[api.port])
         )
         nginx.start()
         try:

@@ -108,6 +108,12 @@ def test_params_need_exactly_one_way_to_find_the_instances(prefix: Path) -> None
         dataclasses.replace(NginxParams.compose(), dynamic_upstream=None)
 
 
+def test_the_status_page_cannot_share_the_public_port(prefix: Path) -> None:
+    # nginx itself would accept it and silently send every status request to the public server.
+    with pytest.raises(ValueError, match=r"both 127\.0\.0\.1:8080"):
+        NginxParams.native(prefix, port=8080, status_port=8080, instance_ports=[3000])
+
+
 def test_the_committed_compose_file_is_the_template_rendered(prefix: Path) -> None:
     committed = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "compose.conf"
     assert committed.read_text() == render(NginxParams.compose()), (

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from cityscale.stack.nginx import NginxParams, NginxServer
-from cityscale.stack.ports import free_port
+from cityscale.stack.ports import free_ports
 from cityscale.stack.process import StartupError
 from tests.support.servers import remove, scratch_dir
 
@@ -77,8 +77,9 @@ def running_backend(backend: Backend) -> Iterator[Backend]:
 @contextmanager
 def nginx_in_front(*backends: Backend, **overrides: object) -> Iterator[NginxServer]:
     prefix = scratch_dir("nginx")
+    public_port, status_port = free_ports(2)
     params = NginxParams.native(
-        prefix, port=free_port(), status_port=free_port(), instance_ports=[b.port for b in backends]
+        prefix, port=public_port, status_port=status_port, instance_ports=[b.port for b in backends]
     )
     params = NginxParams(**{**params.__dict__, "worker_processes": "1", **overrides})
     nginx = NginxServer(prefix, params)

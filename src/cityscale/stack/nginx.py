@@ -70,6 +70,10 @@ class NginxParams:
             raise ValueError("give either upstream_servers (static) or resolver + dynamic_upstream (by name)")
         if self.resolver and not self.dynamic_upstream:
             raise ValueError("a resolver needs dynamic_upstream, the host:port to resolve")
+        if self.listen == self.status_listen:
+            # nginx would accept both servers on one socket and route every request to the first:
+            # the status page would never answer, and readiness would time out with no clue why.
+            raise ValueError(f"the public and the status listen addresses are both {self.listen}")
 
     @classmethod
     def native(
@@ -208,7 +212,11 @@ class NginxServer(ManagedProcess):
             if self._owns_pid_file() and self.healthy():
                 return
             time.sleep(0.05)
-        raise StartupError(f"nginx on port {self.port} not ready after {timeout:g} s")
+        raise StartupError(
+            f"nginx on port {self.port} not ready after {timeout:g} s: its status page {self.status_url} "
+            f"did not answer (pid file {'written' if self._owns_pid_file() else 'not written'}); "
+            f"its error log ({self.error_log}) ends with:\n{tail(self.error_log)}"
+        )
 
     def _owns_pid_file(self) -> bool:
         # nginx writes its pid file only once it has bound its ports: proof that the status page that
