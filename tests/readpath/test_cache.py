@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import httpx
+import redis
 
 from tests.support.topology import API_TOKEN, Topology
 
@@ -39,6 +41,30 @@ async def test_a_stampede_costs_one_query_per_instance_at_most(topo: Topology) -
     for query in (topo.query_primary, topo.query_replica):
         calls += int((await query(ITEM_QUERY_CALLS))[0][0])
     assert 1 <= calls <= 2, f"{calls} database queries for 200 concurrent misses of one key"
+
+
+def test_a_miss_costs_three_redis_calls_and_leaves_no_lock(topo: Topology) -> None:
+    # GET (miss), SET NX (the fill lock), then one script that stores the entry and releases the lock.
+    client = redis.Redis.from_url(topo.redis.url)
+    httpx.get(f"{topo.apis[0].url}/api/cities/10")  # the first fill loads the script into Redis
+    seen: list[str] = []
+    with client.monitor() as monitor:
+
+        def watch() -> None:
+            for command in monitor.listen():
+                if command["command"] == "ECHO end-of-test":
+                    return
+                if command.get("client_type") != "lua" and "MONITOR" not in command["command"]:
+                    seen.append(command["command"].split()[0].upper())
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        assert httpx.get(f"{topo.apis[0].url}/api/cities/11").headers["x-cache"] == "db"
+        redis.Redis.from_url(topo.redis.url).echo("end-of-test")
+        watcher.join(timeout=10)
+    assert [c for c in seen if c not in ("HELLO", "CLIENT", "ECHO")] == ["GET", "SET", "EVALSHA"], seen
+    assert client.keys("*lock*") == []
+    client.close()
 
 
 async def test_a_write_is_visible_everywhere_at_once(topo: Topology) -> None:

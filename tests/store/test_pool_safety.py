@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from cityscale.stack.postgres import PostgresCluster
+from cityscale.store.pool import Pool, PoolLimits
 from tests.support.locks import cities_locked
 from tests.support.servers import api_instance
 from tests.support.tcp_proxy import tcp_proxy
@@ -202,3 +203,28 @@ async def test_a_database_that_refuses_connections_gives_503_not_500(
         finally:
             await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             await admin.close()
+
+
+async def test_release_rolls_back_an_open_transaction_without_a_reset_round_trip(database_url: str) -> None:
+    # Release skips asyncpg's RESET ALL round trip (LeanResetConnection); a transaction left open by a
+    # caller must still never reach the next borrower.
+    limits = PoolLimits(min_size=0, max_size=1, connect_timeout=2, acquire_timeout=1, statement_timeout=5)
+    pool = Pool(database_url, limits, role="primary", name="primary")
+    await pool.open()
+    try:
+        async with pool.connection() as conn:
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TABLE left_open_by_a_bug (id int)")
+        async with pool.connection() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('left_open_by_a_bug')") is None
+            backend = await conn.fetchval("SELECT pg_backend_pid() AS the_last_statement")
+        # What the server saw last on that connection: our statement, not asyncpg's reset query.
+        observer = await asyncpg.connect(database_url)
+        try:
+            last = await observer.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", backend)
+        finally:
+            await observer.close()
+        assert last == "SELECT pg_backend_pid() AS the_last_statement"
+    finally:
+        await pool.close()

@@ -50,6 +50,21 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class LeanResetConnection(asyncpg.Connection):
+    """A pooled connection whose release costs no round trip.
+
+    asyncpg's default release runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`:
+    one more round trip and statement for every query, which py-spy showed as ~6 % of an instance's CPU
+    on the read path and which halves the cost of a single-statement read. The service never leaves
+    session state on a pooled connection (no SET, LISTEN, advisory locks or cursors outside a
+    transaction: the migrator uses a connection of its own), and an open transaction is still rolled
+    back by asyncpg on release whatever this returns (the documented hook: `Connection.reset`).
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 @dataclass(frozen=True)
 class PoolLimits:
     min_size: int
@@ -83,6 +98,7 @@ class Pool:
             # The server cancels a long statement itself; the client bound is for a server that hangs.
             command_timeout=limits.statement_timeout + limits.connect_timeout,
             max_inactive_connection_lifetime=60.0,
+            connection_class=LeanResetConnection,
             server_settings={
                 "application_name": APPLICATION_NAME,
                 "statement_timeout": str(int(limits.statement_timeout * 1000)),
