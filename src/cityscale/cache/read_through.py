@@ -111,6 +111,9 @@ class ReadCache:
     def _redis_key(self, key: str) -> str:
         return f"{PREFIX}g{self.versions.generation}:{key}"
 
+    def _lock_key(self, key: str) -> str:
+        return f"{PREFIX}lock:{self._redis_key(key)}"
+
     def _tombstones(self, key: str) -> list[str]:
         if key.startswith("item:"):
             return [f"{PREFIX}tomb:{key}"]
@@ -140,15 +143,20 @@ class ReadCache:
                 self.l1.put(key, shared)
                 return Lookup(shared, "redis")
             return await self._load(key, load, min_lsn, shared or local, fill=reachable)
-        return await self.flight.run(key, self._shared_read(key, load, local))
-
-    async def _shared_read(self, key: str, load: Loader, local: CacheEntry | None) -> Lookup:
+        # A Redis hit needs no single-flight (no task per request); only a database load is shared.
         shared, reachable = await self._redis_get(key)
         if shared is not None and shared.age() < self._fresh_for(shared):
             self.l1.put(key, shared)
             return Lookup(shared, "redis")
+        return await self.flight.run(key, self._shared_load(key, load, shared or local, reachable=reachable))
+
+    async def _shared_load(self, key: str, load: Loader, fallback: CacheEntry | None, *, reachable: bool) -> Lookup:
+        # A load of this key that finished between our Redis miss and now left its entry in L1: use it.
+        cached = self.l1.get(key)
+        if cached is not None and cached.fresh(self.l1_ttl, time.monotonic()):
+            return Lookup(cached.entry, "l1")
         # At most one Redis timeout per request: when it just failed, skip the lock and the fill.
-        return await self._load(key, load, None, shared or local, use_lock=reachable, fill=reachable)
+        return await self._load(key, load, None, fallback, use_lock=reachable, fill=reachable)
 
     async def _load(
         self,
@@ -185,7 +193,8 @@ class ReadCache:
             entry = loaded.entry()
             self.l1.put(key, entry)
             if fill:
-                await self._redis_fill(key, entry)
+                await self._redis_fill(key, entry, release_lock=locked)
+                locked = False  # released by the fill, or it expires by itself if Redis failed meanwhile
             return Lookup(entry, "db")
         finally:
             if locked:
@@ -213,12 +222,15 @@ class ReadCache:
             self.counters.redis_hits += 1
         return entry, True
 
-    async def _redis_fill(self, key: str, entry: CacheEntry) -> None:
+    async def _redis_fill(self, key: str, entry: CacheEntry, *, release_lock: bool = False) -> None:
         if self.redis is None:
             return
         ttl = (self.ttl + STALE_FOR) * (1 + random.uniform(-TTL_JITTER, TTL_JITTER))  # noqa: S311 - not crypto
+        lock = self._lock_key(key) if release_lock else None
         try:
-            if not await self.redis.fill(self._redis_key(key), entry, ttl=ttl, tombstones=self._tombstones(key)):
+            if not await self.redis.fill(
+                self._redis_key(key), entry, ttl=ttl, tombstones=self._tombstones(key), release_lock=lock
+            ):
                 self.counters.fills_refused += 1
         except RedisUnavailableError:
             self.counters.redis_errors += 1
@@ -228,7 +240,7 @@ class ReadCache:
         if self.redis is None:
             return None
         try:
-            return await self.redis.try_lock(f"{PREFIX}lock:{self._redis_key(key)}", LOCK_TTL)
+            return await self.redis.try_lock(self._lock_key(key), LOCK_TTL)
         except RedisUnavailableError:
             self.counters.redis_errors += 1
             return None
@@ -236,7 +248,7 @@ class ReadCache:
     async def _unlock(self, key: str) -> None:
         if self.redis is not None:
             try:
-                await self.redis.unlock(f"{PREFIX}lock:{self._redis_key(key)}")
+                await self.redis.unlock(self._lock_key(key))
             except RedisUnavailableError:
                 self.counters.redis_errors += 1
 

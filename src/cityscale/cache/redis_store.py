@@ -30,10 +30,16 @@ GENERATION_KEY = PREFIX + "gen"
 LIST_TOMBSTONE = PREFIX + "tomb:lists"
 T = TypeVar("T")
 
-# Store an entry unless a write newer than its data happened since (KEYS: entry, tombstone, list tombstone).
+# Store an entry unless a write newer than its data happened since (KEYS: entry, tombstones..., then the
+# fill lock when ARGV[4] is "1": released in the same round trip, so a miss costs one call fewer).
 _GUARDED_SET = """
 local entry_lsn = tonumber(ARGV[2])
-for i = 2, #KEYS do
+local last = #KEYS
+if ARGV[4] == '1' then
+  redis.call('DEL', KEYS[last])
+  last = last - 1
+end
+for i = 2, last do
   local tomb = tonumber(redis.call('GET', KEYS[i]) or '-1')
   if tomb > entry_lsn then return 0 end
 end
@@ -93,10 +99,13 @@ class RedisStore:
         raw = await self._call(lambda: self.client.get(key))
         return CacheEntry.decode(raw) if isinstance(raw, bytes) else None
 
-    async def fill(self, key: str, entry: CacheEntry, *, ttl: float, tombstones: list[str]) -> bool:
-        """Store `entry` for `ttl` seconds unless a tombstone says a newer write happened."""
-        keys: list[Any] = [key, *tombstones]
-        args: list[Any] = [entry.encode(), entry.lsn, max(1, int(ttl * 1000))]
+    async def fill(
+        self, key: str, entry: CacheEntry, *, ttl: float, tombstones: list[str], release_lock: str | None = None
+    ) -> bool:
+        """Store `entry` for `ttl` seconds unless a tombstone says a newer write happened; release the
+        fill lock `release_lock` in the same call when given."""
+        keys: list[Any] = [key, *tombstones] + ([release_lock] if release_lock else [])
+        args: list[Any] = [entry.encode(), entry.lsn, max(1, int(ttl * 1000)), "1" if release_lock else "0"]
         stored = await self._call(lambda: self._guarded_set(keys=keys, args=args))
         return bool(stored)
 
