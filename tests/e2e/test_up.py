@@ -181,8 +181,16 @@ async def test_killing_an_instance_costs_no_get(running: UpProcess) -> None:
     assert failed == [], f"{len(failed)} of {len(outcomes)} GETs failed: {failed[:5]}"
 
     # nginx did meet the dead instance, and moved those GETs on to the live one (two upstreams in one entry).
-    access_log = (running.data_dir / "nginx" / "logs" / "access.log").read_text().splitlines()
-    retried = [line for line in access_log if f'"upstream":"127.0.0.1:{victim.port}, ' in line]
+    # (nginx buffers its access log for up to a second.)
+    log_path = running.data_dir / "nginx" / "logs" / "access.log"
+    deadline = time.monotonic() + 5
+    while True:
+        retried = [
+            line for line in log_path.read_text().splitlines() if f'"upstream":"127.0.0.1:{victim.port}, ' in line
+        ]
+        if retried or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert retried, "no request was retried: the kill did not exercise nginx's failover"
     assert all('"status":200' in line for line in retried)
 

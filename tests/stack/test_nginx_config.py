@@ -64,7 +64,7 @@ def test_compose_config_passes_nginx_t_and_resolves_by_name(prefix: Path, rate_l
     assert 'set $cityscale_api "api:3000";' in text
     assert "proxy_pass http://$cityscale_api;" in text
     assert "upstream cityscale_api" not in text  # nginx 1.22 would resolve an upstream block once, at start
-    assert "access_log /dev/stdout cityscale_json;" in text
+    assert "access_log /dev/stdout cityscale_json buffer=64k flush=1s;" in text
     assert ("limit_req zone=" in text) is rate_limit_enabled
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,6 +57,11 @@ def create_app(settings: Settings, *, access_log: IO[bytes] | None = None) -> St
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await services.database.open()
         services.cache.start()
+        # Everything alive now (modules, app, pools) lives as long as the process: move it out of the
+        # collector's sight. A full collection over it took 25-35 ms on this machine, a pause every
+        # in-flight request would have paid (p99); after the freeze one takes microseconds.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
