@@ -136,7 +136,11 @@ class Pool:
         self.waiting += 1
         started = time.perf_counter()
         try:
-            conn = await self._pool.acquire(timeout=self.limits.acquire_timeout)
+            # asyncio.timeout rather than acquire(timeout=): asyncpg implements that with wait_for, a task
+            # per acquire (~7 % of an uncached read's CPU in py-spy). Cancelling the acquire is safe: asyncpg
+            # puts the connection holder back in its queue.
+            async with asyncio.timeout(self.limits.acquire_timeout):
+                conn = await self._pool.acquire()
         except TimeoutError:
             self.metrics.acquire_timed_out()
             raise self._acquire_timeout_error() from None
