@@ -246,6 +246,7 @@ def measure(status: dict[str, Any], data_dir: Path, duration: int, max_steps: in
         steps.append({"rate_per_min": round(rate), "p50_ms": latency["p50"], "p99_ms": latency["p99"],
                       "max_ms": latency["max"], "failures": requests["failures"], "slo_met": met,
                       "generator_bottleneck": document["generator"]["bottleneck"], "cpu_cores": cpu,
+                      "generator_cpu_cores": round(document["generator"]["cpu_share_of_one_core"], 2),
                       "status_codes": document["status_codes"], "errors": document["errors"],
                       "error_samples": document["error_samples"]})  # fmt: skip
         if not met:
@@ -296,15 +297,19 @@ def markdown(report: dict[str, Any]) -> str:
         f"95/5 read/write mix through nginx, open loop (`cityscale loadtest`), {report['duration_s']} s per step;"
         f" SLO p99 <= {SLO_P99_MS:g} ms and zero failures",
         "",
-        "| rate /min | p50 ms | p99 ms | max ms | failures | SLO | generator bottleneck | CPU api | CPU postgres |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rate /min | p50 ms | p99 ms | max ms | failures | SLO | generator bottleneck | CPU nginx | CPU api "
+        "| CPU postgres | CPU redis | CPU generator | CPU µs per request (all) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in report["rate_steps"]:
         cpu = step["cpu_cores"]
+        generator = step.get("generator_cpu_cores", 0.0)
+        per_request_us = (sum(cpu.values()) + generator) / (step["rate_per_min"] / 60) * 1e6
         lines.append(
             f"| {step['rate_per_min']:,} | {step['p50_ms']:.1f} | {step['p99_ms']:.1f} | {step['max_ms']:.1f} | "
             f"{step['failures']} | {'met' if step['slo_met'] else 'broken'} | {step['generator_bottleneck']} | "
-            f"{cpu.get('api', 0):.2f} | {cpu.get('postgres', 0):.2f} |"
+            f"{cpu.get('nginx', 0):.2f} | {cpu.get('api', 0):.2f} | {cpu.get('postgres', 0):.2f} | "
+            f"{cpu.get('redis', 0):.2f} | {generator:.2f} | {per_request_us:,.0f} |"
         )
     lines.append(f"\nHighest rate meeting the SLO: {report['highest_rate_meeting_slo_per_min']:,}/min")
     held = report.get("hold")

@@ -6,6 +6,7 @@ rather than a task and a queue per request.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -34,6 +35,7 @@ def new_request_id() -> str:
     return os.urandom(12).hex()
 
 
+@functools.lru_cache(maxsize=256)  # asked on every request, nearly always for the same few proxies
 def _is_proxy(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
