@@ -35,7 +35,7 @@ NO_ANSWER = 0  # connection error or client timeout
 LATE = 0.010  # a request written this long after its due time counts as sent late (the generator lagged)
 CAPTURE = frozenset({b"x-cache", b"retry-after"})
 _MIN_SLEEP = 0.001  # one timer tick: shorter sleeps round to zero and spin a core the stack needs
-_RETRIED = "retried once: connection closed before any response"
+RETRIED = "retried once: connection closed before any response"  # a read's `detail` when it went twice
 
 
 @dataclass(slots=True)
@@ -240,7 +240,7 @@ class OpenLoopDriver:
             # A kept-alive connection closed by the server as we reused it (nginx's old workers do
             # that on a reload): an idempotent request may be retried (RFC 9110 9.2.2), as browsers
             # do. Once, on a new connection, and its latency still counts from the scheduled time.
-            record.detail = _RETRIED
+            record.detail = RETRIED
         finally:
             pool.release(connection)
         fresh = await Connection.open(self._target.host, self._target.port, timeout, capture=CAPTURE)

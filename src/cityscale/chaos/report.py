@@ -102,16 +102,16 @@ def _scenario_markdown(result: ScenarioResult) -> list[str]:
     lines += [f"| {c.name} | {c.expected} | {c.observed} | {'pass' if c.passed else 'FAIL'} |" for c in result.checks]
     lines += [
         "",
-        "| phase | reads | read errors | writes | write errors | not sent | p50 ms | p99 ms | max ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| phase | reads | read errors | writes | write errors | not sent | reads retried | p50 ms | p99 ms | max ms "
+        "| errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in PHASES:
         s = result.phases[name]
         errors = ", ".join(f"{k}: {v}" for k, v in s.error_statuses.items()) or "-"
         lines.append(
-            f"| {name} | {s.reads} | {s.read_errors} | {s.writes} | {s.write_errors} | {s.not_sent} | {s.p50_ms} "
-            f"| {s.p99_ms} "
-            f"| {s.max_ms} | {errors} |"
+            f"| {name} | {s.reads} | {s.read_errors} | {s.writes} | {s.write_errors} | {s.not_sent} | {s.retried} "
+            f"| {s.p50_ms} | {s.p99_ms} | {s.max_ms} | {errors} |"
         )
     examples = [e for name in PHASES for e in result.phases[name].error_examples]
     lines += [f"\nError example: `{example}`" for example in examples[:4]]
