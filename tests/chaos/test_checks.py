@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cityscale.chaos.checks import Window, load_checks, phase_stats, split
 from cityscale.chaos.consistency import histories, lost_writes
-from cityscale.chaos.driver import NOT_SENT, RequestRecord
+from cityscale.chaos.driver import NOT_SENT, RETRIED, RequestRecord
 from cityscale.chaos.scenarios import IN_FLIGHT_ALLOWANCE, by_names
 
 WINDOW = Window(start=0.0, fault=10.0, healthy=20.0, end=30.0)
@@ -73,3 +73,9 @@ def test_a_value_older_than_the_last_acknowledged_write_is_a_lost_write() -> Non
     assert lost_writes({1: 12}, history) == []  # the unanswered later write may have committed
     assert lost_writes({1: 10}, history) == ["id 1: primary has 10, last acknowledged 11"]
     assert lost_writes({}, history) == ["id 1: primary has None, last acknowledged 11"]
+
+
+def test_phase_stats_count_the_reads_retried_once_apart_from_errors() -> None:
+    retried = RequestRecord("read", "/api/cities/1", 1.0, 0.02, 200, detail=RETRIED)
+    stats = phase_stats([read(1), retried, RequestRecord("read", "", 1.0, 0.0, NOT_SENT)])
+    assert (stats.reads, stats.read_errors, stats.retried, stats.not_sent) == (2, 0, 1, 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cityscale.chaos.driver import NOT_SENT, RequestRecord
+from cityscale.chaos.driver import NOT_SENT, RETRIED, RequestRecord
 from cityscale.chaos.scenarios import IN_FLIGHT_ALLOWANCE, Scenario, WriteRule
 
 PHASES = ("before", "during", "after")
@@ -41,6 +41,7 @@ class PhaseStats:
     writes: int = 0
     write_errors: int = 0
     not_sent: int = 0
+    retried: int = 0  # reads sent a second time after a kept-alive connection closed unanswered
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
@@ -82,6 +83,7 @@ def phase_stats(records: list[RequestRecord]) -> PhaseStats:
             stats.not_sent += 1
             continue
         latencies.append(record.latency)
+        stats.retried += record.detail.startswith(RETRIED)
         error = is_error(record)
         if record.kind == "read":
             stats.reads += 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import httpx
+import psutil
 
 from cityscale.chaos.target import StackTarget
 
@@ -240,12 +241,30 @@ class HoldRowLocks(Fault):
 
 @dataclass
 class ReloadNginx(Fault):
-    """SIGHUP to nginx's master: new workers with the configuration re-read, old ones finish gracefully."""
+    """SIGHUP to nginx's master: new workers with the configuration re-read, old ones finish gracefully.
+
+    Healthy once nginx answers and every process of the old generation has exited: the old workers
+    close their idle keep-alive client connections on the way out, about 0.1 s after the SIGHUP here,
+    which is the part of a reload a client can feel (so it belongs to the "during" phase).
+    """
+
+    old_processes: set[int] = field(default_factory=set)
 
     async def inject(self, target: StackTarget) -> None:
         pid = target.component("nginx").pid
         if pid is not None:
+            self.old_processes = _children(pid)
             os.kill(pid, signal.SIGHUP)
 
     async def healthy(self, target: StackTarget) -> bool:
+        pid = target.component("nginx").pid
+        if pid is not None and self.old_processes & _children(pid):
+            return False
         return await _http_ok(f"{target.url}/healthz")
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {child.pid for child in psutil.Process(pid).children()}
+    except psutil.Error:
+        return set()

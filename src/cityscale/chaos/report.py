@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 
 from cityscale.chaos.checks import PHASES
+from cityscale.chaos.driver import LATE
 from cityscale.chaos.runner import RunResult, ScenarioResult
 
 
@@ -28,6 +29,9 @@ def as_json(run: RunResult) -> dict[str, Any]:
         "rate_per_minute": run.rate_per_minute,
         "achieved_per_minute": run.achieved_per_minute,
         "not_sent": run.not_sent,
+        "sent_late": run.send_lag.late,
+        "worst_send_lag_ms": round(run.send_lag.worst * 1000, 1),
+        "client_cpu_seconds": run.cpu_seconds,
         "seconds": run.seconds,
         "scenarios": [_scenario_json(r) for r in run.results],
     }
@@ -57,8 +61,10 @@ def as_markdown(run: RunResult) -> str:
     lines = [
         f"**{verdict}**: {passed}/{len(run.results)} scenarios passed in {run.seconds:g} s against {run.url}; "
         f"target {run.rate_per_minute:,.0f} req/min, achieved {run.achieved_per_minute:,.0f} req/min"
-        + (f", {run.not_sent} requests not sent (client saturated)" if run.not_sent else "")
+        + (f", {run.not_sent} requests not sent (every in-flight slot taken)" if run.not_sent else "")
         + ".",
+        "",
+        _generator_line(run),
         "",
         f"Machine: {machine()}.",
         "",
@@ -66,6 +72,19 @@ def as_markdown(run: RunResult) -> str:
     for result in run.results:
         lines += _scenario_markdown(result)
     return "\n".join(lines)
+
+
+def _generator_line(run: RunResult) -> str:
+    """Whether the client kept up: what it could not send, what it sent late, what CPU it took."""
+    lag = run.send_lag
+    share = run.cpu_seconds / run.seconds * 100 if run.seconds else 0.0
+    in_phases = sum(s.not_sent for r in run.results for s in r.phases.values())
+    return (
+        f"Load generator: {run.not_sent} requests not sent (no free slot; {in_phases} of them in scenario phases), "
+        f"{lag.late} of {lag.sent:,} written "
+        f"more than {LATE * 1000:g} ms after their due time (worst {lag.worst * 1000:.1f} ms); this process used "
+        f"{run.cpu_seconds:g} s of CPU in {run.seconds:g} s ({share:.0f} % of one core, driver and checks)."
+    )
 
 
 def _scenario_markdown(result: ScenarioResult) -> list[str]:
@@ -83,15 +102,16 @@ def _scenario_markdown(result: ScenarioResult) -> list[str]:
     lines += [f"| {c.name} | {c.expected} | {c.observed} | {'pass' if c.passed else 'FAIL'} |" for c in result.checks]
     lines += [
         "",
-        "| phase | reads | read errors | writes | write errors | p50 ms | p99 ms | max ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| phase | reads | read errors | writes | write errors | not sent | reads retried | p50 ms | p99 ms | max ms "
+        "| errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in PHASES:
         s = result.phases[name]
         errors = ", ".join(f"{k}: {v}" for k, v in s.error_statuses.items()) or "-"
         lines.append(
-            f"| {name} | {s.reads} | {s.read_errors} | {s.writes} | {s.write_errors} | {s.p50_ms} | {s.p99_ms} "
-            f"| {s.max_ms} | {errors} |"
+            f"| {name} | {s.reads} | {s.read_errors} | {s.writes} | {s.write_errors} | {s.not_sent} | {s.retried} "
+            f"| {s.p50_ms} | {s.p99_ms} | {s.max_ms} | {errors} |"
         )
     examples = [e for name in PHASES for e in result.phases[name].error_examples]
     lines += [f"\nError example: `{example}`" for example in examples[:4]]

@@ -22,15 +22,17 @@ class Response:
     size: int  # bytes on the wire (status line, headers, body), as autocannon counts them
     body: bytes | None  # only when asked for (writes are recorded)
     location: str | None = None
+    headers: dict[str, str] | None = None  # the headers named in the connection's `capture`, lowercase
 
 
 class RequestError(Exception):
     """A request that got no complete response; `kind` is one of timeout, reset, refused, protocol, other."""
 
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: str, detail: str, *, received: int = 0) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
+        self.received = received  # bytes of the response that had arrived (0: closed before any answer)
 
 
 def error_kind(exc: BaseException) -> str:
@@ -52,23 +54,31 @@ class _Pending:
     size: int = 0
     chunks: list[bytes] = field(default_factory=list)
     location: str | None = None
+    headers: dict[str, str] | None = None
 
 
 class Connection(asyncio.Protocol):
-    """One TCP connection; `send()` returns the response, or raises `RequestError`."""
+    """One TCP connection; `send()` returns the response, or raises `RequestError`.
 
-    def __init__(self) -> None:
+    `capture`: lowercase names of response headers to return in `Response.headers` (none by default,
+    so the load generator's path does no per-header work beyond the `location` of recorded writes).
+    `responses` counts the complete responses it carried: above 0, the connection was kept alive.
+    """
+
+    def __init__(self, capture: frozenset[bytes] = frozenset()) -> None:
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._pending: _Pending | None = None
+        self._capture = capture
         self.closed = False
+        self.responses = 0
 
     @classmethod
-    async def open(cls, host: str, port: int, timeout: float) -> Connection:
+    async def open(cls, host: str, port: int, timeout: float, *, capture: frozenset[bytes] = frozenset()) -> Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                _, protocol = await loop.create_connection(cls, host, port)
+                _, protocol = await loop.create_connection(lambda: cls(capture), host, port)
         except OSError as exc:
             raise RequestError(error_kind(exc), f"connect to {host}:{port}: {exc.strerror or exc}") from None
         except TimeoutError:
@@ -93,12 +103,17 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         detail = f"connection closed before the response completed ({exc or 'EOF'})"
-        self._fail(RequestError("reset", detail), close=False)
+        received = self._pending.size if self._pending is not None else 0
+        self._fail(RequestError("reset", detail, received=received), close=False)
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._pending is not None and self._pending.keep_body and name.lower() == b"location":
             self._pending.location = value.decode("latin-1")
+        if self._capture and self._pending is not None and (lower := name.lower()) in self._capture:
+            if self._pending.headers is None:
+                self._pending.headers = {}
+            self._pending.headers[lower.decode("latin-1")] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         if self._pending is not None and self._pending.keep_body:
@@ -108,8 +123,10 @@ class Connection(asyncio.Protocol):
         pending, self._pending = self._pending, None
         if pending is None or pending.future.done():
             return
+        self.responses += 1
         body = b"".join(pending.chunks) if pending.keep_body else None
-        pending.future.set_result(Response(self._parser.get_status_code(), pending.size, body, pending.location))
+        status = self._parser.get_status_code()
+        pending.future.set_result(Response(status, pending.size, body, pending.location, pending.headers))
         if not self._parser.should_keep_alive():
             self.close()
 

@@ -14,8 +14,11 @@ from cityscale.loadtest.target import Target
 
 
 class ConnectionPool:
-    def __init__(self, target: Target, size: int, connect_timeout: float) -> None:
+    def __init__(
+        self, target: Target, size: int, connect_timeout: float, *, capture: frozenset[bytes] = frozenset()
+    ) -> None:
         self._target = target
+        self._capture = capture  # response headers each connection returns (`Connection`'s `capture`)
         self._size = size
         self._connect_timeout = connect_timeout
         self._idle: list[Connection] = []
@@ -45,7 +48,9 @@ class ConnectionPool:
             self.slots_taken += 1
             self.peak = max(self.peak, self.slots_taken)
         try:
-            connection = await Connection.open(self._target.host, self._target.port, self._connect_timeout)
+            connection = await Connection.open(
+                self._target.host, self._target.port, self._connect_timeout, capture=self._capture
+            )
         except BaseException:
             self._free_slot()
             raise
