@@ -41,7 +41,7 @@ class PhaseStats:
     writes: int = 0
     write_errors: int = 0
     not_sent: int = 0
-    retried: int = 0  # reads sent a second time after a kept-alive connection closed unanswered
+    retried: int = 0  # requests sent a second time after a kept-alive connection closed unanswered
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0

@@ -35,7 +35,7 @@ NO_ANSWER = 0  # connection error or client timeout
 LATE = 0.010  # a request written this long after its due time counts as sent late (the generator lagged)
 CAPTURE = frozenset({b"x-cache", b"retry-after"})
 _MIN_SLEEP = 0.001  # one timer tick: shorter sleeps round to zero and spin a core the stack needs
-RETRIED = "retried once: connection closed before any response"  # a read's `detail` when it went twice
+RETRIED = "retried once: connection closed before any response"  # `detail` of a request sent twice
 
 
 @dataclass(slots=True)
@@ -235,11 +235,14 @@ class OpenLoopDriver:
             return await connection.send(request, timeout, keep_body=True)
         except RequestError as exc:
             kept_alive = connection.responses > 0
-            if record.kind == "write" or exc.kind != "reset" or exc.received or not kept_alive:
+            if exc.kind != "reset" or exc.received or not kept_alive:
                 raise
             # A kept-alive connection closed by the server as we reused it (nginx's old workers do
             # that on a reload): an idempotent request may be retried (RFC 9110 9.2.2), as browsers
             # do. Once, on a new connection, and its latency still counts from the scheduled time.
+            # Our writes are idempotent too, and the client knows it: a PATCH assigns absolute values
+            # (`population` = n), so applying it twice leaves what applying it once does, and one
+            # write per key is in flight, so no other write can come between the two attempts.
             record.detail = RETRIED
         finally:
             pool.release(connection)

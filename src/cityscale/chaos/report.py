@@ -102,7 +102,7 @@ def _scenario_markdown(result: ScenarioResult) -> list[str]:
     lines += [f"| {c.name} | {c.expected} | {c.observed} | {'pass' if c.passed else 'FAIL'} |" for c in result.checks]
     lines += [
         "",
-        "| phase | reads | read errors | writes | write errors | not sent | reads retried | p50 ms | p99 ms | max ms "
+        "| phase | reads | read errors | writes | write errors | not sent | retried | p50 ms | p99 ms | max ms "
         "| errors |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
