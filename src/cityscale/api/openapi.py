@@ -181,6 +181,11 @@ def openapi_document() -> dict[str, Any]:
                 "patch": {
                     "operationId": "patchCity",
                     "summary": "Change some fields of a city (JSON merge patch)",
+                    "description": (
+                        "Sets the given fields to the given values. Idempotent: sending the same patch "
+                        "again leaves the city as the first one did, so a client whose connection closed "
+                        "before any answer may retry it (RFC 9110 9.2.2)."
+                    ),
                     "security": [{"bearer": []}],
                     "requestBody": _write_body("CityPatch"),
                     "responses": {
