@@ -18,6 +18,7 @@ from typing import IO
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cityscale.api.access_log import AccessLogWriter
 from cityscale.api.problems import problem_response
 
 log = logging.getLogger("cityscale.api")
@@ -49,11 +50,16 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp, *, stream: IO[bytes] | None = None) -> None:
         self.app = app
-        self.stream = stream if stream is not None else sys.stdout.buffer
+        # Lines go through a writer thread: a write(2) that blocks on a busy disk must not stall requests.
+        self.log_writer = AccessLogWriter(stream if stream is not None else sys.stdout.buffer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                if scope["type"] == "lifespan":  # the app has shut down: no request will log any more
+                    self.log_writer.close()
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
@@ -106,8 +112,4 @@ class RequestContextMiddleware:
             },
             option=orjson.OPT_APPEND_NEWLINE,
         )
-        try:
-            self.stream.write(line)
-            self.stream.flush()
-        except (OSError, ValueError):  # a closed or broken stdout must not fail the request
-            pass
+        self.log_writer.write(line)
