@@ -179,6 +179,17 @@ def loadtest_mix(url: str, rate_per_min: float, duration: int, token: str) -> di
     return document
 
 
+def mix_result(document: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
+    """What a report keeps of one `cityscale loadtest` run of the mix, with the CPU measured around it."""
+    latency, requests, generator = document["latency_ms"], document["requests"], document["generator"]
+    return {"requests": requests["responses"], "failures": requests["failures"], "p50_ms": latency["p50"],
+            "p99_ms": latency["p99"], "p99_9_ms": latency["p99.9"], "max_ms": latency["max"], "cpu_cores": cpu,
+            "generator_bottleneck": generator["bottleneck"],
+            "generator_cpu_cores": round(generator["cpu_share_of_one_core"], 2),
+            "status_codes": document["status_codes"], "errors": document["errors"],
+            "error_samples": document["error_samples"]}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
@@ -240,16 +251,11 @@ def measure(status: dict[str, Any], data_dir: Path, duration: int, max_steps: in
     steps: list[dict[str, Any]] = []
     rate = float(TARGET_RATE_PER_MIN)
     for _ in range(max_steps + 1):
-        document, cpu = meter.measure(lambda r=rate: loadtest_mix(stack_url, r, duration, token))
-        latency, requests = document["latency_ms"], document["requests"]
-        met = requests["failures"] == 0 and latency["p99"] <= SLO_P99_MS
-        steps.append({"rate_per_min": round(rate), "p50_ms": latency["p50"], "p99_ms": latency["p99"],
-                      "max_ms": latency["max"], "failures": requests["failures"], "slo_met": met,
-                      "generator_bottleneck": document["generator"]["bottleneck"], "cpu_cores": cpu,
-                      "generator_cpu_cores": round(document["generator"]["cpu_share_of_one_core"], 2),
-                      "status_codes": document["status_codes"], "errors": document["errors"],
-                      "error_samples": document["error_samples"]})  # fmt: skip
-        if not met:
+        step = mix_result(*meter.measure(lambda r=rate: loadtest_mix(stack_url, r, duration, token)))
+        step["rate_per_min"] = round(rate)
+        step["slo_met"] = step["failures"] == 0 and step["p99_ms"] <= SLO_P99_MS
+        steps.append(step)
+        if not step["slo_met"]:
             break
         rate *= STEP
     best = max((s["rate_per_min"] for s in steps if s["slo_met"]), default=0)
@@ -259,13 +265,9 @@ def measure(status: dict[str, Any], data_dir: Path, duration: int, max_steps: in
         def hold_run() -> dict[str, Any]:
             return loadtest_mix(stack_url, TARGET_RATE_PER_MIN, hold, token)
 
-        document, cpu = meter.measure(hold_run)
-        latency, requests = document["latency_ms"], document["requests"]
-        held = {"rate_per_min": TARGET_RATE_PER_MIN, "seconds": hold, "requests": requests["responses"],
-                "failures": requests["failures"], "p50_ms": latency["p50"], "p99_ms": latency["p99"],
-                "p99_9_ms": latency["p99.9"], "max_ms": latency["max"], "cpu_cores": cpu,
-                "generator_bottleneck": document["generator"]["bottleneck"], "status_codes": document["status_codes"],
-                "target_met": requests["failures"] == 0 and latency["p99"] < HOLD_P99_MS}  # fmt: skip
+        held = mix_result(*meter.measure(hold_run))
+        held.update(rate_per_min=TARGET_RATE_PER_MIN, seconds=hold)
+        held["target_met"] = held["failures"] == 0 and held["p99_ms"] < HOLD_P99_MS
     cached_item = next(r for r in peak if r["workload"] == "cached item" and r["where"] == "full stack (nginx)")
     targets = {
         "hold_40k_per_min": held,
