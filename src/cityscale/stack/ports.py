@@ -10,14 +10,12 @@ import psutil
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free right now (the OS picks it; a tiny race remains until it is bound)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct ports free right now: all are held at once while the OS picks them, so two
-    calls cannot hand back the same port (which consecutive `free_port()` calls occasionally do)."""
+    """`count` ports free right now, all distinct: every socket is held while the OS picks the next one
+    (consecutive `free_port()` calls occasionally return the same port)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in sockets:
