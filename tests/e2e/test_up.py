@@ -26,6 +26,7 @@ from cityscale.stack.prometheus import prometheus_binary
 from cityscale.stack.state import is_locked
 from tests.e2e.up_process import UpProcess, processes_mentioning
 from tests.support.load import SteadyLoad
+from tests.support.logs import wait_for_lines
 from tests.support.servers import remove, scratch_dir
 
 pytestmark = pytest.mark.slow
@@ -181,16 +182,10 @@ async def test_killing_an_instance_costs_no_get(running: UpProcess) -> None:
     assert failed == [], f"{len(failed)} of {len(outcomes)} GETs failed: {failed[:5]}"
 
     # nginx did meet the dead instance, and moved those GETs on to the live one (two upstreams in one entry).
-    # (nginx buffers its access log for up to a second.)
-    log_path = running.data_dir / "nginx" / "logs" / "access.log"
-    deadline = time.monotonic() + 5
-    while True:
-        retried = [
-            line for line in log_path.read_text().splitlines() if f'"upstream":"127.0.0.1:{victim.port}, ' in line
-        ]
-        if retried or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
+    retried = wait_for_lines(
+        running.data_dir / "nginx" / "logs" / "access.log",
+        matching=lambda line: f'"upstream":"127.0.0.1:{victim.port}, ' in line,
+    )
     assert retried, "no request was retried: the kill did not exercise nginx's failover"
     assert all('"status":200' in line for line in retried)
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +22,7 @@ import pytest
 from cityscale.stack.nginx import NginxParams, NginxServer
 from cityscale.stack.ports import free_ports
 from cityscale.stack.process import StartupError
+from tests.support.logs import wait_for_lines
 from tests.support.servers import remove, scratch_dir
 
 
@@ -90,16 +90,6 @@ def nginx_in_front(*backends: Backend, **overrides: object) -> Iterator[NginxSer
     finally:
         nginx.stop()
         remove(prefix)
-
-
-def wait_for_lines(path: Path, count: int, timeout: float = 5) -> list[str]:
-    """nginx writes a request's log line just after its response: wait for it rather than race it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = path.read_text().splitlines()
-        if len(lines) >= count or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.02)
 
 
 @pytest.fixture
