@@ -8,10 +8,14 @@ connection per database read.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 
+from cityscale.chaos.checks import percentile
 from tests.readpath.probes import (
+    breaker_states,
+    frozen,
     is_not_ok,
     is_ok,
     mixed_load,
@@ -20,7 +24,7 @@ from tests.readpath.probes import (
     uncached_reads,
     wait_until,
 )
-from tests.support.load import Outcome
+from tests.support.load import Outcome, between
 from tests.support.topology import Topology
 
 LAGGED_IDS = range(2001, 2011)  # outside the load's hot ids, so no cache holds them before the test reads them
@@ -66,3 +70,68 @@ async def test_replica_past_the_lag_limit_is_skipped_by_reads_without_a_token(to
     assert all(n > 0 for n in grew(await pool_reads(topo, "replica-1"), replica_before)), "caught up, not read from"
     outcomes = await load.stop()
     assert failures(outcomes) == []
+
+
+async def assert_reads_skip_the_replica(topo: Topology) -> None:
+    before = await pool_reads(topo, "replica-1")
+    answers = await uncached_reads(topo, 20)
+    assert {a.status_code for a in answers} == {200}
+    assert grew(await pool_reads(topo, "replica-1"), before) == [0.0] * len(topo.apis), "an ejected replica was read"
+
+
+async def assert_reads_reach_the_replica(topo: Topology) -> None:
+    before = await pool_reads(topo, "replica-1")
+    answers = await uncached_reads(topo, 20)
+    assert {a.status_code for a in answers} == {200}
+    assert all(n > 0 for n in grew(await pool_reads(topo, "replica-1"), before)), "the replica was not read again"
+
+
+async def breaker_is(topo: Topology, state: float) -> bool:
+    return await breaker_states(topo, "replica-1") == [state] * len(topo.apis)
+
+
+async def test_stopped_replica_is_ejected_then_probed_back_in(topo: Topology) -> None:
+    load = mixed_load(topo)
+    await asyncio.sleep(1)
+    await assert_reads_reach_the_replica(topo)  # the baseline: reads do use the replica
+    topo.replica.stop(mode="immediate")
+    await wait_until(lambda: breaker_is(topo, 2), 5, "the replica's breaker to open on every instance")
+    assert (await ready_check(topo, "replica-1"))["ok"] is False
+    await assert_reads_skip_the_replica(topo)
+    topo.replica.start()
+    await wait_until(lambda: is_ok(topo, "replica-1"), 15, "the replica to be reported healthy")
+    await wait_until(lambda: breaker_is(topo, 0), 5, "the replica's breaker to close on every instance")
+    await assert_reads_reach_the_replica(topo)
+    outcomes = await load.stop()
+    assert failures(outcomes) == []
+
+
+async def test_hung_replica_is_ejected_reads_go_to_the_primary_then_it_is_probed_back(topo: Topology) -> None:
+    """SIGSTOP of every replica process: connections are accepted and never answered."""
+    load = mixed_load(topo)
+    await asyncio.sleep(2)
+    await assert_reads_reach_the_replica(topo)
+    hung_at = time.monotonic()
+    with frozen(topo.replica):
+        await wait_until(lambda: breaker_is(topo, 2), 5, "the hung replica's breaker to open on every instance")
+        ejected_at = time.monotonic()
+        assert (await ready_check(topo, "replica-1"))["ok"] is False
+        await assert_reads_skip_the_replica(topo)
+        await asyncio.sleep(2)
+        resumed_at = time.monotonic()
+    await wait_until(lambda: is_ok(topo, "replica-1"), 15, "the resumed replica to be reported healthy")
+    await wait_until(lambda: breaker_is(topo, 0), 5, "the resumed replica's breaker to close on every instance")
+    await assert_reads_reach_the_replica(topo)
+    outcomes = await load.stop()
+    assert failures(outcomes) == []
+    # A read caught on the hung replica waits at most the client-side statement bound
+    # (DB_STATEMENT_TIMEOUT 2 s + DB_CONNECT_TIMEOUT 0.5 s), then is answered by the primary.
+    worst = max(o.latency for o in between(outcomes, hung_at, resumed_at))
+    assert worst < 2.5 + 1.5, f"a read waited {worst:.1f} s on a hung replica"
+    # Once ejected, reads pay nothing for it (compared with the same run before the fault).
+    before = [o.latency for o in between(outcomes, hung_at - 1.5, hung_at)]
+    after = [o.latency for o in between(outcomes, ejected_at + 0.5, resumed_at)]
+    assert len(before) > 20
+    assert len(after) > 20
+    added = percentile(after, 0.99) - percentile(before, 0.99)
+    assert added < 0.25, f"reads after the ejection were {added * 1000:.0f} ms slower at p99"
