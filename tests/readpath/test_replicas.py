@@ -94,11 +94,11 @@ async def test_stopped_replica_is_ejected_then_probed_back_in(topo: Topology) ->
     load = mixed_load(topo)
     await asyncio.sleep(1)
     await assert_reads_reach_the_replica(topo)  # the baseline: reads do use the replica
-    topo.replica.stop(mode="immediate")
+    await asyncio.to_thread(topo.replica.stop, mode="immediate")
     await wait_until(lambda: breaker_is(topo, 2), 5, "the replica's breaker to open on every instance")
     assert (await ready_check(topo, "replica-1"))["ok"] is False
     await assert_reads_skip_the_replica(topo)
-    topo.replica.start()
+    await asyncio.to_thread(topo.replica.start)
     await wait_until(lambda: is_ok(topo, "replica-1"), 15, "the replica to be reported healthy")
     await wait_until(lambda: breaker_is(topo, 0), 5, "the replica's breaker to close on every instance")
     await assert_reads_reach_the_replica(topo)
