@@ -77,7 +77,9 @@ def test_api_token_missing_warns_and_placeholder_fails(world: World) -> None:
     assert finding.status is Status.WARN
     assert "API_TOKEN=$(python3 -c" in finding.outcome.remediation
     world.environ["API_TOKEN"] = "changeme"
-    assert world.check("config.api-token").status is Status.FAIL
+    placeholder = world.check("config.api-token")
+    assert placeholder.status is Status.FAIL
+    assert "API_TOKEN=$(python3 -c" in placeholder.outcome.remediation
 
 
 def test_compose_unquoted_ports_and_missing_healthchecks_warn(world: World) -> None:
@@ -85,9 +87,11 @@ def test_compose_unquoted_ports_and_missing_healthchecks_warn(world: World) -> N
     ports = world.check("config.compose-ports")
     assert ports.status is Status.WARN
     assert ports.outcome.evidence[0].startswith("/compose.yaml:8: service 'api': - ")
+    assert ports.outcome.remediation.startswith("sed -i '8s/- ")
     health = world.check("config.compose-healthchecks")
     assert health.status is Status.WARN
     assert len(health.outcome.evidence) == 2
+    assert "depends_on: {db: {condition: service_healthy}}" in health.outcome.remediation
 
 
 DISABLED_HEALTHCHECKS = """services:
@@ -114,6 +118,7 @@ def test_a_disabled_healthcheck_is_fine_unless_someone_waits_for_healthy(world: 
     blocked = world.check("config.compose-healthchecks")
     assert blocked.status is Status.FAIL
     assert "service 'migrate'" in blocked.outcome.evidence[0]
+    assert "condition: service_started" in blocked.outcome.remediation
 
 
 def test_compose_that_does_not_parse_fails(world: World) -> None:

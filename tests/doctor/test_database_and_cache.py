@@ -90,6 +90,7 @@ def test_one_stuck_transaction_within_the_pool_size_is_still_a_leak(world: World
         finding = world.check("database.connection-leak")
     assert finding.status is Status.FAIL
     assert finding.outcome.summary == "connection leak: 1 session(s) idle in transaction"
+    assert "idle_in_transaction_session_timeout" in finding.outcome.remediation
 
 
 def test_unreachable_database_is_refused_and_the_rest_skip(world: World, database_url: str) -> None:
@@ -125,6 +126,8 @@ def test_pools_larger_than_max_connections(world: World, database_url: str) -> N
     finding = world.check("database.pool-capacity", instances=4)
     assert finding.status is Status.FAIL
     assert "DB_POOL_MAX 500 x 4 instance(s) = 2000" in finding.outcome.evidence[0]
+    assert finding.outcome.remediation.startswith("set DB_POOL_MAX=")
+    assert "PgBouncer" in finding.outcome.remediation
 
 
 def test_replica_that_is_a_primary_or_unreachable(world: World, database_url: str) -> None:
@@ -135,6 +138,7 @@ def test_replica_that_is_a_primary_or_unreachable(world: World, database_url: st
     assert finding.status is Status.FAIL
     assert any("not a standby" in e for e in finding.outcome.evidence)
     assert any("connection refused" in e for e in finding.outcome.evidence)
+    assert "list only standbys in DB_REPLICA_URLS" in finding.outcome.remediation
 
 
 def test_no_database_configured_skips_with_reason(world: World) -> None:
@@ -150,6 +154,27 @@ def test_redis_running_as_a_cache(world: World, redis_server: RedisServer) -> No
     assert "maxmemory-policy allkeys-lru" in finding.outcome.evidence[0]
 
 
+@pytest.mark.parametrize(("setting", "value"), [("maxmemory-policy", "noeviction"), ("maxmemory", "0")])
+def test_redis_that_does_not_evict_like_a_cache_warns(
+    world: World, redis_server: RedisServer, setting: str, value: str
+) -> None:
+    """A real Redis reconfigured at runtime: refusing writes when full, or unbounded, is not a cache."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    previous = client.config_get(setting)[setting]
+    client.config_set(setting, value)
+    try:
+        world.environ["REDIS_URL"] = redis_server.url
+        finding = world.check("cache.redis")
+    finally:
+        client.config_set(setting, previous)
+        client.close()
+    assert finding.status is Status.WARN
+    assert f"{setting} {value}" in finding.outcome.evidence[0]
+    assert "CONFIG SET maxmemory-policy allkeys-lru" in finding.outcome.remediation
+
+
 def test_redis_stopped(world: World) -> None:
     base = scratch_dir("doctor-redis-stopped")
     server = RedisServer(base)
@@ -163,6 +188,7 @@ def test_redis_stopped(world: World) -> None:
     finding = world.check("cache.redis")
     assert finding.status is Status.FAIL
     assert f"cannot connect to Redis at 127.0.0.1:{server.port}" in finding.outcome.summary
+    assert finding.outcome.remediation.startswith("systemctl start redis-server")
 
 
 def test_redis_not_configured_skips(world: World) -> None:
@@ -230,3 +256,4 @@ def test_old_idle_connections_warn(world: World, database_url: str, monkeypatch:
         finding = world.check("database.connection-leak")
     assert finding.status is Status.WARN
     assert finding.outcome.summary == "2 connection(s) idle for over 0.5 s"
+    assert "pg_stat_activity WHERE application_name = 'cityscale'" in finding.outcome.remediation
