@@ -225,3 +225,36 @@ def test_fix_on_a_terminal_asks_before_writing(world: World) -> None:
             os.close(follower)
         assert "apply this change?" in done.stderr
         assert path.read_text() == expected
+
+
+def test_colour_only_when_stdout_is_a_terminal(world: World) -> None:
+    """The same run on a real pty is coloured (WARN in yellow); piped it is plain (checked above)."""
+    import os
+
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cityscale", "doctor", "--root", str(world.root), "--only", "config.api-token"],
+            stdout=follower, stderr=subprocess.PIPE, text=True, timeout=60, check=False, env={"PATH": PATH},
+        )  # fmt: skip
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    out = b"".join(chunks).decode()
+    assert done.returncode == 1, done.stderr
+    assert "\x1b[33m\x1b[22mWARN\x1b[0m  config.api-token" in out  # yellow, not bold
+    piped = subprocess.run(
+        [sys.executable, "-m", "cityscale", "doctor", "--root", str(world.root), "--only", "config.api-token"],
+        capture_output=True, text=True, timeout=60, check=False, env={"PATH": PATH},
+    )  # fmt: skip
+    assert "WARN  config.api-token" in piped.stdout
+    assert "\x1b[" not in piped.stdout
