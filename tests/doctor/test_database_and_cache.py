@@ -16,7 +16,7 @@ from cityscale.doctor.report import Status
 from cityscale.stack.ports import free_port
 from cityscale.stack.postgres import PostgresCluster
 from cityscale.stack.redis import RedisServer
-from tests.doctor.listeners import leaked_connections
+from tests.doctor.listeners import leaked_connections, python_listener
 from tests.doctor.worlds import World
 from tests.support.servers import remove, running_redis, scratch_dir
 
@@ -119,6 +119,20 @@ def test_wrong_password_is_an_auth_error(world: World, database_url: str) -> Non
     finding = world.check("database.reachable")
     assert finding.status is Status.FAIL
     assert "authentication failed" in finding.outcome.summary
+
+
+def test_a_server_that_never_answers_is_a_timeout(world: World) -> None:
+    """A real process listening on the port that never speaks PostgreSQL (the kernel completes the TCP
+    handshake from its backlog): the doctor gives up after its own 3 s, not the configured timeout."""
+    port = free_port()
+    world.environ["DATABASE_URL"] = f"postgresql://u:p@127.0.0.1:{port}/cities"
+    with python_listener(port):
+        finding = world.check("database.reachable")
+    assert finding.status is Status.FAIL
+    assert finding.outcome.summary.startswith(
+        f"cannot connect to the primary: no answer from 127.0.0.1:{port} within 3 s"
+    )
+    assert finding.outcome.remediation == f"pg_isready -h 127.0.0.1 -p {port} -t 5"
 
 
 def test_pools_larger_than_max_connections(world: World, database_url: str) -> None:
