@@ -281,3 +281,26 @@ def test_colour_only_when_stdout_is_a_terminal(world: World) -> None:
     )  # fmt: skip
     assert "WARN  config.api-token" in piped.stdout
     assert "\x1b[" not in piped.stdout
+
+
+def test_fix_never_runs_chattr_or_kills_a_process(world: World) -> None:
+    """Exit 2 on a failure; --fix --yes leaves the immutable file and the port's holder alone and
+    says the remediation lines are for a person."""
+    from cityscale.doctor.fileattrs import Attribute, read_attributes
+    from tests.doctor.listeners import python_listener
+
+    path = world.root / "etc/docker/daemon.json"
+    port = free_port()
+    with immutable(path) as unsupported, python_listener(port) as holder:
+        if unsupported:
+            pytest.skip(f"this filesystem cannot set the immutable attribute: {unsupported}")
+        runner = CliRunner()
+        only = ["--only", "docker.config-immutable", "--only", "network.ports"]
+        argv = ["doctor", "--root", str(world.root), "--port", str(port), "--fix", "--yes", *only]
+        result = runner.invoke(cli, argv, env={"PATH": PATH})
+        assert result.exit_code == 2
+        assert "nothing to fix automatically (the remediation lines say what to do by hand)" in result.stderr
+        assert "sudo chattr -i -a /etc/docker/daemon.json" in result.stdout
+        assert f"kill {holder.pid}" in result.stdout
+        assert Attribute.IMMUTABLE in read_attributes(path).flags
+        assert holder.poll() is None  # still running
