@@ -70,6 +70,34 @@ def test_schema_never_loaded(world: World, pg: PostgresCluster) -> None:
     assert finding.outcome.remediation.startswith("cityscale migrate")
 
 
+def test_schema_behind_head_or_loaded_by_hand(world: World, pg: PostgresCluster) -> None:
+    """A real database with the table but an old (or no) recorded migration."""
+    url = empty_database(pg)
+    world.environ["DATABASE_URL"] = url
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute("CREATE TABLE cities (id int)"))
+    by_hand = world.check("database.schema")
+    assert by_hand.status is Status.FAIL
+    assert by_hand.outcome.summary == "the cities table exists but no migration is recorded (loaded by hand?)"
+    assert by_hand.outcome.remediation.startswith("cityscale migrate")
+    asyncio.run(
+        execute(
+            "CREATE TABLE alembic_version (version_num varchar(32)); INSERT INTO alembic_version VALUES ('0000old')"
+        )
+    )
+    behind = world.check("database.schema")
+    assert behind.status is Status.WARN
+    assert behind.outcome.summary.startswith("schema at 0000old, the code expects ")
+    assert behind.outcome.remediation.startswith("cityscale migrate")
+
+
 def test_leaked_connections_idle_in_transaction(world: World, database_url: str) -> None:
     world.environ.update({"DATABASE_URL": database_url, "DB_POOL_MAX": "2"})
     with leaked_connections(database_url, 3):
