@@ -170,6 +170,9 @@ def test_pools_larger_than_max_connections(world: World, database_url: str) -> N
     assert "DB_POOL_MAX 500 x 4 instance(s) = 2000" in finding.outcome.evidence[0]
     assert finding.outcome.remediation.startswith("set DB_POOL_MAX=")
     assert "PgBouncer" in finding.outcome.remediation
+    world.write("/compose.yaml", "services:\n  api:\n    image: cityscale\n    deploy: {replicas: 3}\n")
+    from_compose = world.check("database.pool-capacity")  # instances from the api's replicas
+    assert "DB_POOL_MAX 500 x 3 instance(s) = 1500" in from_compose.outcome.evidence[0]
 
 
 def test_replica_that_is_a_primary_or_unreachable(world: World, database_url: str) -> None:
