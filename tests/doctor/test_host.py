@@ -102,12 +102,6 @@ def test_docker_context_in_client_config(world: World) -> None:
     assert world.check("host.docker-env").status is Status.OK
 
 
-def test_socket_check_skips_on_a_fixture_root(world: World) -> None:
-    finding = world.check("host.docker-socket")
-    assert finding.status is Status.SKIP
-    assert "--root" in finding.outcome.summary
-
-
 def test_interactive_shell_runs_the_alias(tmp_path: Path) -> None:
     """The real bash, interactive, with a home whose .bashrc defines the incident's alias."""
     import shutil
