@@ -108,7 +108,10 @@ def test_autoscaling_and_disruption_budget(docs: list[dict[str, Any]]) -> None:
 def test_migration_job_runs_migrate(docs: list[dict[str, Any]]) -> None:
     job = one(docs, "Job", "cityscale-migrate")
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == ["migrate"]
+    # --wait: the Job may start before CloudNativePG's primary answers (tests/deploy/test_migrate_wait.py);
+    # the wait must end well inside the Job's own deadline.
+    assert container["args"][:2] == ["migrate", "--wait"]
+    assert 0 < float(container["args"][2]) < job["spec"]["activeDeadlineSeconds"]
     assert container["image"] == api_container(docs)["image"], "the Job must migrate to the API's version"
 
 
