@@ -121,9 +121,55 @@ def test_service_and_ingress_reach_the_api(docs: list[dict[str, Any]]) -> None:
         one(docs, "Deployment", "cityscale-api")["spec"]["template"]["metadata"]["labels"].items()
     )
     ingress = one(docs, "Ingress", "cityscale-api")
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == service["metadata"]["name"]
-    assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+
+
+def ingress_matches(paths: list[dict[str, Any]], request_path: str) -> bool:
+    """Kubernetes' Ingress path matching: Exact is the whole path; Prefix matches by path element
+    (`/api` matches `/api` and `/api/cities`, not `/apix`); ImplementationSpecific is treated as a
+    plain string prefix, the widest reading."""
+    for item in paths:
+        path, kind = item["path"], item["pathType"]
+        if kind == "Exact" and request_path == path:
+            return True
+        if kind == "Prefix" and (
+            path == "/" or request_path == path or request_path.startswith(path.rstrip("/") + "/")
+        ):
+            return True
+        if kind == "ImplementationSpecific" and request_path.startswith(path):
+            return True
+    return False
+
+
+PUBLIC = ["/api/cities", "/api/cities/42", "/docs", "/openapi.json", "/healthz", "/readyz"]
+PRIVATE = ["/metrics", "/metrics/", "/", "/nginx_status", "/apix", "/docs/../metrics"]
+
+
+def test_ingress_publishes_only_the_public_paths(docs: list[dict[str, Any]]) -> None:
+    ingress = one(docs, "Ingress", "cityscale-api")
+    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+    assert {(path["path"], path["pathType"]) for path in paths} == {
+        ("/api", "Prefix"),
+        ("/docs", "Exact"),
+        ("/openapi.json", "Exact"),
+        ("/healthz", "Exact"),
+        ("/readyz", "Exact"),
+    }
+    assert "defaultBackend" not in ingress["spec"], "a default backend would publish every other path"
+    for request_path in PUBLIC:
+        assert ingress_matches(paths, request_path), request_path
+    for request_path in PRIVATE:
+        assert not ingress_matches(paths, request_path), f"{request_path} reaches the API from outside"
+
+
+def test_ingress_matcher_would_catch_a_catch_all_route() -> None:
+    catch_all = [{"path": "/", "pathType": "Prefix"}]
+    assert ingress_matches(catch_all, "/metrics")
+    assert not ingress_matches([{"path": "/api", "pathType": "Prefix"}], "/apix")
 
 
 def test_redis_is_a_bounded_cache(docs: list[dict[str, Any]]) -> None:
