@@ -136,9 +136,7 @@ def ingress_matches(paths: list[dict[str, Any]], request_path: str) -> bool:
         path, kind = item["path"], item["pathType"]
         if kind == "Exact" and request_path == path:
             return True
-        if kind == "Prefix" and (
-            path == "/" or request_path == path or request_path.startswith(path.rstrip("/") + "/")
-        ):
+        if kind == "Prefix" and (path in ("/", request_path) or request_path.startswith(path.rstrip("/") + "/")):
             return True
         if kind == "ImplementationSpecific" and request_path.startswith(path):
             return True
