@@ -95,10 +95,6 @@ def test_shell_scripts_pass_shellcheck() -> None:
     run([tool("shellcheck"), *map(str, SHELL_SCRIPTS)])
 
 
-def test_systemd_timer_passes_systemd_analyze() -> None:
-    run([tool("systemd-analyze"), "verify", str(REPO / "deploy" / "host" / "docker-prune.timer")])
-
-
 def test_compose_nginx_config_passes_nginx_t() -> None:
     # The Compose variant exactly, but with its pid and temp paths moved into a scratch dir, so that
     # `nginx -t` checks it here without touching /tmp. The resolver + variable pattern means the
