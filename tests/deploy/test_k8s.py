@@ -5,13 +5,16 @@ than the preStop pause, an HPA on CPU, a PDB, a migration Job and no Secret lite
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cityscale.settings import Settings
-from tests.deploy.kit import K8S_OVERLAYS, kustomize
+from tests.deploy.kit import K8S, K8S_OVERLAYS, REPO, kustomize
+from tests.observability.promql_names import metric_names
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -180,3 +183,24 @@ def test_redis_is_a_bounded_cache(docs: list[dict[str, Any]]) -> None:
 def test_no_secret_is_committed(docs: list[dict[str, Any]]) -> None:
     # Secrets come from the CNPG operator and from `kubectl create secret` (docs/deploy.md).
     assert by_kind(docs, "Secret") == []
+
+
+def commented_keda_alternative() -> dict[str, Any]:
+    text = (K8S / "base" / "hpa.yaml").read_text()
+    block = text[text.index("# apiVersion: keda.sh/") :].split("\n#\n")[0]
+    data = yaml.safe_load("\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_commented_request_rate_alternative_reads_a_metric_the_service_exports() -> None:
+    keda = commented_keda_alternative()
+    assert keda["kind"] == "ScaledObject"
+    assert keda["spec"]["scaleTargetRef"]["name"] == "cityscale-api"
+    (trigger,) = keda["spec"]["triggers"]
+    names = metric_names(trigger["metadata"]["query"])
+    assert names
+    sources = "\n".join(path.read_text() for path in (REPO / "src" / "cityscale").rglob("*.py"))
+    for name in names:
+        family = re.sub(r"_(count|sum|bucket|total)$", "", name)
+        assert f'"{family}"' in sources, f"{name}: no metric family {family} in the service"
