@@ -3,8 +3,8 @@
 `cityscale up` starts it only when Debian's `prometheus` is installed (`prometheus_missing_reason()`
 says so, with the install command, when it is not). The rendered config scrapes every API instance's
 `/metrics`, the optional exporters (nginx stub_status, PostgreSQL, Redis) and Prometheus itself, loads
-the alert rules of `deploy/prometheus/rules/`, and, when Grafana Cloud credentials are configured in
-the environment, remote-writes everything there (the password only ever as a file path).
+the alert rules shipped in the package (`cityscale/observability/rules/`), and, when Grafana Cloud
+credentials are configured in the environment, remote-writes there (the password only ever as a file path).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from cityscale.stack.binaries import apt_install_command
@@ -28,10 +29,17 @@ REMOTE_WRITE_USER_ENV = "GRAFANA_CLOUD_PROMETHEUS_USER"
 REMOTE_WRITE_PASSWORD_FILE_ENV = "GRAFANA_CLOUD_API_KEY_FILE"  # noqa: S105 - the name of a variable, not a secret
 
 
+RULES_PACKAGE = "cityscale.observability"  # its `rules/` directory: alert and recording rules (package data)
+
+
 def default_rules_dir() -> Path | None:
-    """`deploy/prometheus/rules` of the source tree, when running from one."""
-    candidate = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "rules"
-    return candidate if candidate.is_dir() else None
+    """The alert and recording rules shipped inside the package, so an installed wheel has them too.
+
+    Prometheus needs a directory on disk; a package installed from a wheel is one (a zipped install
+    would not be, and then Prometheus runs without rules rather than not at all).
+    """
+    rules = resources.files(RULES_PACKAGE).joinpath("rules")
+    return Path(str(rules)) if isinstance(rules, Path) and rules.is_dir() else None
 
 
 class RemoteWriteConfigError(ValueError):
