@@ -27,6 +27,17 @@ RETENTION = "2d"
 REMOTE_WRITE_URL_ENV = "GRAFANA_CLOUD_PROMETHEUS_URL"
 REMOTE_WRITE_USER_ENV = "GRAFANA_CLOUD_PROMETHEUS_USER"
 REMOTE_WRITE_PASSWORD_FILE_ENV = "GRAFANA_CLOUD_API_KEY_FILE"  # noqa: S105 - the name of a variable, not a secret
+# Grafana Cloud bills active series: ship only the series the dashboard and the alert rules read, never
+# the exporters' hundreds of pg_settings_*, go_* or redis_commands_* series, nor Prometheus's own.
+# The same regex is in deploy/grafana-cloud/remote-write.yml and deploy/alloy/config.alloy;
+# tests/observability/test_grafana_cloud.py checks all three and that it keeps every name in use.
+REMOTE_WRITE_KEEP = (
+    "cityscale_.*|cityscale:.*|up"
+    "|nginx_.*"
+    "|pg_up|pg_stat_database_numbackends|pg_settings_max_connections|pg_replication_.*"
+    "|redis_up|redis_connected_clients|redis_evicted_keys_total|redis_memory_used_bytes|redis_memory_max_bytes"
+    "|process_open_fds|process_resident_memory_bytes"
+)
 
 
 RULES_PACKAGE = "cityscale.observability"  # its `rules/` directory: alert and recording rules (package data)
@@ -133,6 +144,9 @@ def render_config(
             {
                 "url": remote_write.url,
                 "basic_auth": {"username": remote_write.username, "password_file": str(remote_write.password_file)},
+                "write_relabel_configs": [
+                    {"source_labels": ["__name__"], "regex": REMOTE_WRITE_KEEP, "action": "keep"}
+                ],
             }
         ]
     header = "# Rendered by cityscale (src/cityscale/stack/prometheus.py); edits are overwritten.\n"
