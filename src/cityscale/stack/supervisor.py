@@ -23,6 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
+from cityscale.observability.build import commit_env
 from cityscale.stack.api_instance import ApiInstance
 from cityscale.stack.binaries import postgres_bin_dir, require_binary
 from cityscale.stack.embedded import DATABASE_NAME, cities_table_is_empty, create_database
@@ -222,6 +223,7 @@ class Stack:
             "REDIS_URL": self.redis.url,
             "API_TOKEN": token,
             "LOG_LEVEL": self.topology.log_level,
+            **commit_env(),  # cityscale_build_info's commit label: this checkout's HEAD
         }
 
     def _start_apis(self, ports: dict[str, int], token: str) -> None:
