@@ -30,6 +30,16 @@ LOCK_WAIT = 0.25  # how long a loser of the fill lock waits for the winner's val
 TOMBSTONE_MIN_TTL = 60.0
 
 
+def jittered(base: float, spread: float) -> float:
+    """`base` moved by up to TTL_JITTER of itself: `spread` in [-1, 1] says where in that range."""
+    return base * (1 + TTL_JITTER * max(-1.0, min(1.0, spread)))
+
+
+def entry_spread(stored_at: float) -> float:
+    """A spread in [-1, 1] that every instance derives alike from an entry's fill time (its milliseconds)."""
+    return ((int(stored_at * 1000) % 2001) - 1000) / 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     """What a loader returns: the body (None: not found) and the LSN the data is at least as new as."""
@@ -202,8 +212,7 @@ class ReadCache:
 
     def _fresh_for(self, entry: CacheEntry) -> float:
         # Jitter derived from the entry itself, so every instance agrees on when it goes stale.
-        spread = ((int(entry.stored_at * 1000) % 2001) - 1000) / 1000  # -1 .. +1
-        return self.ttl * (1 + TTL_JITTER * spread)
+        return jittered(self.ttl, entry_spread(entry.stored_at))
 
     # -- redis, every call optional ------------------------------------------------------------------
 
@@ -225,7 +234,7 @@ class ReadCache:
     async def _redis_fill(self, key: str, entry: CacheEntry, *, release_lock: bool = False) -> None:
         if self.redis is None:
             return
-        ttl = (self.ttl + STALE_FOR) * (1 + random.uniform(-TTL_JITTER, TTL_JITTER))  # noqa: S311 - not crypto
+        ttl = jittered(self.ttl + STALE_FOR, random.uniform(-1.0, 1.0))  # noqa: S311 - not crypto
         lock = self._lock_key(key) if release_lock else None
         try:
             if not await self.redis.fill(
