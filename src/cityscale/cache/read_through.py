@@ -201,10 +201,13 @@ class ReadCache:
                     return Lookup(stale, "stale")
                 raise
             entry = loaded.entry()
-            self.l1.put(key, entry)
-            if fill:
-                await self._redis_fill(key, entry, release_lock=locked)
-                locked = False  # released by the fill, or it expires by itself if Redis failed meanwhile
+            stored = await self._redis_fill(key, entry, release_lock=locked) if fill else None
+            locked = False if fill else locked  # released by the fill, or it expires by itself if Redis failed
+            if stored is not False:
+                # Refused means a write newer than this data invalidated the key while we read it (e.g. from a
+                # replica that had not replayed it yet): this request gets what it read, but the L1 must not
+                # keep it, or it would outlive the invalidation message by the L1's whole freshness.
+                self.l1.put(key, entry)
             return Lookup(entry, "db")
         finally:
             if locked:
@@ -231,18 +234,22 @@ class ReadCache:
             self.counters.redis_hits += 1
         return entry, True
 
-    async def _redis_fill(self, key: str, entry: CacheEntry, *, release_lock: bool = False) -> None:
+    async def _redis_fill(self, key: str, entry: CacheEntry, *, release_lock: bool = False) -> bool | None:
+        """True: stored; False: refused by a newer write's tombstone; None: Redis did not answer."""
         if self.redis is None:
-            return
+            return None
         ttl = jittered(self.ttl + STALE_FOR, random.uniform(-1.0, 1.0))  # noqa: S311 - not crypto
         lock = self._lock_key(key) if release_lock else None
         try:
-            if not await self.redis.fill(
+            stored = await self.redis.fill(
                 self._redis_key(key), entry, ttl=ttl, tombstones=self._tombstones(key), release_lock=lock
-            ):
-                self.counters.fills_refused += 1
+            )
         except RedisUnavailableError:
             self.counters.redis_errors += 1
+            return None
+        if not stored:
+            self.counters.fills_refused += 1
+        return stored
 
     async def _lock(self, key: str) -> bool | None:
         """True: this instance fills the key; False: another one is filling it; None: Redis unavailable."""
