@@ -23,12 +23,11 @@ from tests.support.servers import api_instance
 def db_parts(url: str) -> dict[str, str]:
     """A test database's URL as the original service's variables."""
     parts = urlsplit(url)
-    assert parts.hostname and parts.port and parts.username and parts.password
     return {
-        "DB_HOST": parts.hostname,
+        "DB_HOST": str(parts.hostname),
         "DB_PORT": str(parts.port),
-        "DB_USER": unquote(parts.username),
-        "DB_PASSWORD": unquote(parts.password),
+        "DB_USER": unquote(str(parts.username)),
+        "DB_PASSWORD": unquote(str(parts.password)),
         "DB_NAME": parts.path.lstrip("/"),
     }
 
