@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,10 +36,10 @@ async def app_sessions(url: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def wait_until(check: object, what: str, timeout: float = 15) -> None:
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15) -> None:
     """Poll an async predicate; generous bound, since the machine is shared and noisy."""
     deadline = time.monotonic() + timeout
-    while not await check():  # type: ignore[operator]
+    while not await check():
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.05)
 
@@ -86,11 +86,15 @@ async def test_a_cancelled_borrower_gives_its_connection_back(database_url: str)
 
 async def test_an_exception_in_the_block_gives_the_connection_back_clean(database_url: str) -> None:
     async with open_pool(database_url, max_size=1) as pool:
-        with pytest.raises(RuntimeError, match="handler bug"):
+
+        async def buggy_handler() -> None:
             async with pool.connection() as conn:
                 await conn.execute("BEGIN")
                 await conn.execute("UPDATE cities SET population = 0 WHERE id = 1")
                 raise RuntimeError("handler bug")
+
+        with pytest.raises(RuntimeError, match="handler bug"):
+            await buggy_handler()
         assert pool.in_use == 0
         async with pool.connection() as conn:
             assert not conn.is_in_transaction()
