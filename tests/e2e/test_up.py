@@ -23,7 +23,7 @@ import yaml
 
 from cityscale.stack.exporters import missing_exporters
 from cityscale.stack.prometheus import prometheus_binary
-from cityscale.stack.state import is_locked
+from cityscale.stack.state import StackState, is_locked
 from tests.e2e.up_process import UpProcess, processes_mentioning
 from tests.support.load import SteadyLoad
 from tests.support.logs import wait_for_lines
@@ -291,6 +291,12 @@ def test_ctrl_c_during_the_first_run_leaves_a_data_dir_the_next_run_completes() 
         while "creating replica-1" not in first.output() and time.monotonic() < deadline:
             assert first.process.poll() is None, first.output()
             time.sleep(0.05)
+        # The state is on record from the start, with the parts started so far, and not ready.
+        starting = StackState.load(data_dir)
+        assert starting is not None
+        assert (starting.owner_pid, starting.ready) == (first.process.pid, False)
+        assert "primary" in starting.components
+        assert "nginx" not in starting.components
         assert first.stop(signal.SIGINT) == 0  # in the middle of pg_basebackup, or just after it
         assert processes_mentioning(data_dir) == []
 

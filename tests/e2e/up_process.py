@@ -40,7 +40,7 @@ class UpProcess:
         ]  # fmt: skip
 
     def start(self, *, timeout: float = 180) -> UpProcess:
-        """Start `up` and wait until it has written its state (everything is ready then)."""
+        """Start `up` and wait until its state says every part is ready."""
         with self.stderr_path.open("ab") as stderr:
             self.process = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + timeout
@@ -48,7 +48,7 @@ class UpProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"`cityscale up` exited with {self.process.returncode}:\n{self.output()}")
             state = StackState.load(self.data_dir)
-            if state is not None and state.owner_pid == self.process.pid:
+            if state is not None and state.owner_pid == self.process.pid and state.ready:
                 return self
             time.sleep(0.1)
         self.stop(signal.SIGKILL)
