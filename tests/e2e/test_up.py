@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -113,6 +114,26 @@ def test_status_reports_every_component_healthy(running: UpProcess) -> None:
     assert sorted(rows) == sorted(components)
     assert rows["nginx"][1:4] == [str(components["nginx"]["pid"]), str(running.port), "yes"]
     assert "streaming" in " ".join(rows["replica-1"])
+
+
+def test_the_banner_names_every_part_s_url_and_log_and_every_link_answers(running: UpProcess) -> None:
+    banner = running.output().split("cityscale is up:", 1)[1].split("Ctrl-C stops everything.", 1)[0]
+    components = running.status_json()["components"]
+    for name, component in components.items():
+        line = next((line for line in banner.splitlines() if line.split()[:1] == [name]), None)
+        assert line is not None, f"{name} is not in the banner:\n{banner}"
+        assert component["log"] in line, (name, line)
+        assert Path(component["log"]).exists(), (name, component["log"])
+    for log in ("access.log", "error.log"):
+        assert str(running.data_dir / "nginx" / "logs" / log) in banner
+    assert "redis/redis.log" in banner
+    urls = re.findall(r"http://127\.0\.0\.1:\d+[^\s;)]*", banner)
+    assert len(urls) >= 2 + 2 * 2  # nginx (API, docs, status), each instance (readyz, metrics), ...
+    for url in urls:
+        answer = httpx.get(url, timeout=10, follow_redirects=True)
+        assert answer.status_code == 200, (url, answer.status_code)
+    if "prometheus" in components:
+        assert re.search(r"alerts: http://127\.0\.0\.1:\d+/(classic/)?alerts;", banner), banner
 
 
 def test_prometheus_scrapes_every_instance_and_loads_the_alert_rules(running: UpProcess) -> None:

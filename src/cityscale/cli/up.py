@@ -14,29 +14,9 @@ if TYPE_CHECKING:
 
 
 def _print_ready(stack: Stack) -> None:
-    topology = stack.topology
-    assert stack.nginx is not None  # noqa: S101 - on_ready runs after nginx is up
-    lines = [
-        "",
-        f"cityscale is up: {stack.url}/api/cities  (docs: {stack.url}/docs)",
-        f"  nginx          {stack.url}  (status: {stack.nginx.status_url}; logs: {stack.nginx.prefix / 'logs'})",
-        *(f"  {api.name:<14} {api.url}  (log: {api.log_path})" for api in stack.apis),
-        f"  primary        127.0.0.1:{stack.primary.port}  (log: {stack.primary.log_file})",
-        *(
-            f"  {name:<14} 127.0.0.1:{replica.port}  (log: {replica.log_file})"
-            for name, replica in zip(topology.replica_names, stack.replicas, strict=True)
-        ),
-        f"  redis          127.0.0.1:{stack.redis.port if stack.redis else '?'}",
-        *(
-            [f"  prometheus     {stack.prometheus.url}  (alerts: {stack.prometheus.url}/alerts)"]
-            if stack.prometheus
-            else []
-        ),
-        f"  writes need:   Authorization: Bearer $(cat {topology.token_file})",
-        f"  state:         cityscale status --data-dir {topology.data_dir}",
-        "Ctrl-C stops everything.",
-    ]
-    click.echo("\n".join(lines), err=True)
+    from cityscale.stack.banner import banner_lines
+
+    click.echo("\n".join(banner_lines(stack)), err=True)
 
 
 @click.command("up")

@@ -313,6 +313,8 @@ class Stack:
     def components(self) -> dict[str, Component]:
         found: dict[str, Component] = {}
         for name, cluster in [("primary", self.primary), *zip(self.topology.replica_names, self.replicas, strict=True)]:
+            if cluster not in self._started_clusters:
+                continue  # not created yet on a first run: no port, no pid to record
             pid = cluster.pid
             role = "primary" if cluster is self.primary else "replica"
             found[name] = Component(
