@@ -25,7 +25,7 @@ SEED_LIMIT = 300  # the largest cities only: the first run stays short
 class UpProcess:
     data_dir: Path
     extra_args: tuple[str, ...] = ()
-    port: int = field(default_factory=free_port)
+    port: int | None = field(default_factory=free_port)  # None: `up`'s default port (8080)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -33,8 +33,9 @@ class UpProcess:
         return self.data_dir.parent / f"{self.data_dir.name}-up-stderr.log"
 
     def argv(self) -> list[str]:
+        port = [] if self.port is None else ["--port", str(self.port)]
         return [
-            sys.executable, "-m", "cityscale", "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
+            sys.executable, "-m", "cityscale", "up", "--data-dir", str(self.data_dir), *port,
             "--replicas", "1", "--instances", "2", "--seed-limit", str(SEED_LIMIT), "--nginx-workers", "1",
             "--log-level", "warning", *self.extra_args,
         ]  # fmt: skip

@@ -44,6 +44,14 @@ def _print_ready(stack: Stack) -> None:
     help="LOG_LEVEL of the API instances.",
 )
 @click.option("--nginx-workers", default="auto", show_default=True, help="nginx worker processes (a number or auto).")
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    metavar="RPS",
+    help="Limit each client address to RPS requests per second (a burst of RPS more at once); "
+    "beyond it nginx answers 429. Off by default.",
+)
 def command(
     *,
     replicas: int,
@@ -54,6 +62,7 @@ def command(
     seed_limit: int | None,
     log_level: str,
     nginx_workers: str,
+    rate_limit: int | None,
 ) -> None:
     """Run the whole architecture on this machine: nginx -> API instances -> PostgreSQL primary + replicas, Redis.
 
@@ -79,6 +88,7 @@ def command(
         seed_limit=seed_limit,
         log_level=log_level,
         nginx_workers=nginx_workers,
+        rate_limit=rate_limit,
     )
     try:
         Stack(topology).run(on_ready=_print_ready)

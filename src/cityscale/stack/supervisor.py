@@ -247,15 +247,18 @@ class Stack:
         for api in self.apis:  # started together, waited for together: they boot in parallel
             api.wait_ready(timeout=60, path="/readyz")  # serving: its databases answer, not just its port
 
-    def _start_nginx(self, ports: dict[str, int]) -> None:
-        params = NginxParams.native(
+    def nginx_params(self, ports: dict[str, int]) -> NginxParams:
+        return NginxParams.native(
             self.topology.data_dir / "nginx",
             port=ports["nginx"],
             status_port=ports["nginx-status"],
-            instance_ports=[api.port for api in self.apis],
+            instance_ports=[ports[name] for name in self.topology.api_names],
             worker_processes=self.topology.nginx_workers,
+            rate_limit_per_second=self.topology.rate_limit,
         )
-        self.nginx = NginxServer(self.topology.data_dir / "nginx", params)
+
+    def _start_nginx(self, ports: dict[str, int]) -> None:
+        self.nginx = NginxServer(self.topology.data_dir / "nginx", self.nginx_params(ports))
         self.nginx.start()
         self.nginx.wait_ready()
         wait_for_http(f"{self.nginx.url}/healthz", timeout=10, process=self.nginx)
