@@ -138,3 +138,41 @@ def test_an_unknown_user_is_a_skip_with_the_reason(socket_world: tuple[World, Pa
     finding = world.check("host.docker-socket")
     assert finding.status is Status.SKIP
     assert finding.outcome.summary == "user 'mallory' is not in /etc/passwd: cannot tell its groups"
+
+
+def test_live_session_without_the_group_is_told_to_log_in_again() -> None:
+    """The real CLI on the live system as `nobody`, whose /etc/passwd group (nogroup) owns the socket:
+    a process started without that gid (as a session opened before `usermod -aG` would be) warns,
+    the same user with the gid in effect is ok. The socket is found through DOCKER_HOST."""
+    import json
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    base = Path(tempfile.mkdtemp(prefix="doctor-live-", dir="/tmp"))
+    base.chmod(0o755)
+    path = base / "docker.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        listener.bind(str(path))
+        listener.listen()
+        os.chown(path, 0, nobody.pw_gid)
+        path.chmod(0o660)
+        env = {"PATH": "/usr/bin:/bin", "USER": "nobody", "DOCKER_HOST": f"unix://{path}", "LANG": "C.UTF-8"}
+        found = {}
+        for label, groups in (
+            ("stale", ["--regid=0", "--clear-groups"]),
+            ("fresh", [f"--regid={nobody.pw_gid}", "--clear-groups"]),
+        ):
+            argv = ["setpriv", f"--reuid={nobody.pw_uid}", *groups, sys.executable, "-m", "cityscale", "doctor"]
+            argv += ["--json", "--only", "host.docker-socket"]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=env, cwd=base)
+            assert done.stdout, done.stderr
+            found[label] = json.loads(done.stdout)["checks"][0]
+    finally:
+        listener.close()
+        shutil.rmtree(base)
+    assert found["stale"]["status"] == "warn", found["stale"]
+    assert found["stale"]["summary"] == "nobody is in group nogroup, but this login session is not yet"
+    assert found["stale"]["remediation"] == "log out and in again (or: newgrp nogroup)"
+    assert found["fresh"]["status"] == "ok", found["fresh"]
+    assert found["fresh"]["summary"] == f"nobody can read and write {path} (as its group)"
