@@ -52,10 +52,11 @@ async def test_redis_killed_and_restarted_empty(topo: Topology) -> None:
         await asyncio.sleep(2)
         killed_at = time.monotonic()
         os.kill(topo.redis.pid or 0, signal.SIGKILL)
-        topo.redis.process.wait(5)  # type: ignore[union-attr]
+        # Blocking waits in a thread: a blocked event loop would stall the load and inflate its latencies.
+        await asyncio.to_thread(topo.redis.process.wait, 5)  # type: ignore[union-attr]
         await asyncio.sleep(2)
-        topo.redis.start()
-        topo.redis.wait_ready()
+        await asyncio.to_thread(topo.redis.start)
+        await asyncio.to_thread(topo.redis.wait_ready)
         back_at = time.monotonic()
         await wait_until(lambda: is_ok(topo, "redis"), 5, "redis to be reported healthy")
         await asyncio.sleep(3)
@@ -103,10 +104,10 @@ async def test_replica_stopped_and_started(topo: Topology) -> None:
     async with read_your_writes(topo, RYW_CITY) as ryw:
         await asyncio.sleep(1)
         stopped_at = time.monotonic()
-        topo.replica.stop(mode="immediate")
+        await asyncio.to_thread(topo.replica.stop, mode="immediate")
         await asyncio.sleep(2)
         assert (await ready_check(topo, "replica-1"))["ok"] is False
-        topo.replica.start()
+        await asyncio.to_thread(topo.replica.start)
         await wait_until(lambda: is_ok(topo, "replica-1"), 10, "the replica to be routed to again")
         await asyncio.sleep(1)
     outcomes = await load.stop()
@@ -149,7 +150,7 @@ async def test_primary_down_reads_continue_and_writes_fail_fast(topo: Topology) 
         load = load_on(topo)
         await asyncio.sleep(1)
         down_at = time.monotonic()
-        topo.primary.stop(mode="fast")
+        await asyncio.to_thread(topo.primary.stop, mode="fast")
         await asyncio.sleep(1)
         for _ in range(3):
             started = time.monotonic()
@@ -162,7 +163,7 @@ async def test_primary_down_reads_continue_and_writes_fail_fast(topo: Topology) 
             assert (await client.get(f"{topo.apis[1].url}/api/cities/{city_id}")).status_code == 200
         await asyncio.sleep(1)
         up_at = time.monotonic()
-        topo.primary.start()
+        await asyncio.to_thread(topo.primary.start)
         await wait_until(lambda: is_ok(topo, "primary"), 10, "the primary to be healthy again")
         response = await client.patch(f"{topo.apis[1].url}/api/cities/43", json={"population": 43}, headers=AUTH)
         assert response.status_code == 200
@@ -207,7 +208,9 @@ async def test_every_database_down_serves_stale_cache_and_503_for_misses(short_t
             asyncio.to_thread(topo.primary.stop, mode="immediate"),
             asyncio.to_thread(topo.replica.stop, mode="immediate"),
         )
-        await asyncio.sleep(1.5)  # past the freshness of both caches (CACHE_TTL=1): the entries are now stale
+        # Past the freshness of everything loaded before the stop: up to CACHE_TTL (1 s) + 10 % jitter in Redis,
+        # then CACHE_L1_TTL (1 s) more in an instance that copied it from Redis at the last moment.
+        await asyncio.sleep(2.5)
         stale_from = time.monotonic()
         for path in (WARM_ITEMS[0], WARM_LISTS[0], WARM_LISTS[1]):
             for api in topo.apis:

@@ -94,11 +94,11 @@ async def test_stopped_replica_is_ejected_then_probed_back_in(topo: Topology) ->
     load = mixed_load(topo)
     await asyncio.sleep(1)
     await assert_reads_reach_the_replica(topo)  # the baseline: reads do use the replica
-    topo.replica.stop(mode="immediate")
+    await asyncio.to_thread(topo.replica.stop, mode="immediate")
     await wait_until(lambda: breaker_is(topo, 2), 5, "the replica's breaker to open on every instance")
     assert (await ready_check(topo, "replica-1"))["ok"] is False
     await assert_reads_skip_the_replica(topo)
-    topo.replica.start()
+    await asyncio.to_thread(topo.replica.start)
     await wait_until(lambda: is_ok(topo, "replica-1"), 15, "the replica to be reported healthy")
     await wait_until(lambda: breaker_is(topo, 0), 5, "the replica's breaker to close on every instance")
     await assert_reads_reach_the_replica(topo)
@@ -109,7 +109,7 @@ async def test_stopped_replica_is_ejected_then_probed_back_in(topo: Topology) ->
 async def test_hung_replica_is_ejected_reads_go_to_the_primary_then_it_is_probed_back(topo: Topology) -> None:
     """SIGSTOP of every replica process: connections are accepted and never answered."""
     load = mixed_load(topo)
-    await asyncio.sleep(2)
+    await asyncio.sleep(3)
     await assert_reads_reach_the_replica(topo)
     hung_at = time.monotonic()
     with frozen(topo.replica):
@@ -125,13 +125,19 @@ async def test_hung_replica_is_ejected_reads_go_to_the_primary_then_it_is_probed
     outcomes = await load.stop()
     assert failures(outcomes) == []
     # A read caught on the hung replica waits at most the client-side statement bound
-    # (DB_STATEMENT_TIMEOUT 2 s + DB_CONNECT_TIMEOUT 0.5 s), then is answered by the primary.
-    worst = max(o.latency for o in between(outcomes, hung_at, resumed_at))
-    assert worst < 2.5 + 1.5, f"a read waited {worst:.1f} s on a hung replica"
-    # Once ejected, reads pay nothing for it (compared with the same run before the fault).
-    before = [o.latency for o in between(outcomes, hung_at - 1.5, hung_at)]
-    after = [o.latency for o in between(outcomes, ejected_at + 0.5, resumed_at)]
-    assert len(before) > 20
-    assert len(after) > 20
-    added = percentile(after, 0.99) - percentile(before, 0.99)
-    assert added < 0.25, f"reads after the ejection were {added * 1000:.0f} ms slower at p99"
+    # (DB_STATEMENT_TIMEOUT 2 s + DB_CONNECT_TIMEOUT 0.5 s), then is answered by the primary (2 s of slack
+    # for this shared machine; the load's own client timeout is 5 s).
+    worst = max(o.latency for o in between(outcomes, hung_at - 1, resumed_at))
+    assert worst < 2.5 + 2, f"a read waited {worst:.1f} s on a hung replica"
+    # Once ejected, reads pay nothing for it: database reads (the list misses) and all reads compared,
+    # by median, with those that completed before the hang in the same run. Trying the hung replica
+    # first would add at least DB_ACQUIRE_TIMEOUT (0.5 s) to every miss.
+    before = [o for o in between(outcomes, hung_at - 2, hung_at) if o.at + o.latency < hung_at]
+    after = between(outcomes, ejected_at + 0.5, resumed_at)
+    for what, marker in (("database reads", "min_population"), ("reads", "/api/cities")):
+        was = [o.latency for o in before if marker in o.path]
+        now = [o.latency for o in after if marker in o.path]
+        assert len(was) >= 5
+        assert len(now) >= 20
+        added = percentile(now, 0.5) - percentile(was, 0.5)
+        assert added < 0.25, f"{what} after the ejection were {added * 1000:.0f} ms slower (median)"
