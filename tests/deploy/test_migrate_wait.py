@@ -86,3 +86,21 @@ def test_wait_rejects_a_non_positive_or_non_numeric_value(value: str) -> None:
     assert process.returncode == 2
     assert "Invalid value for '--wait'" in stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("wait", [[], ["--wait", "600"]], ids=["no-wait", "wait"])
+def test_a_wrong_password_is_one_line_at_once(pg: PostgresCluster, wait: list[str]) -> None:
+    # Waiting cannot fix a refusal: it is reported at once, not retried for the 600 s of the wait
+    # (the communicate() timeout, far below it, would fail the test).
+    url = f"postgresql://{pg.state.superuser}:wrong-password@127.0.0.1:{pg.port}/postgres"
+    process = start_migrate(url, *wait)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("migrate kept retrying a refused password")
+    assert process.returncode == 1
+    assert "Traceback" not in stderr
+    assert "password authentication failed" in stderr.splitlines()[-1]
+    assert "wrong-password" not in stderr

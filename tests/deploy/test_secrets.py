@@ -83,15 +83,14 @@ QUOTED_SECRET = re.compile(
 )
 # Names that hold the name of a secret, not a secret: env var names, headers, cookies, file paths.
 NAMES_A_SECRET = re.compile(r"(?i)(_env|_header|_cookie|_file|_path|_name|_url|_ttl|_lifetime)$")
-# Test-only bearer tokens that tests give to API instances they start themselves on 127.0.0.1. Each is
-# a literal on purpose (a test must know the token it set); nothing else may appear here.
+# Under tests/, a value that says what it is (`test-token`, `glc_test-only-...`, `wrong-password`) is a
+# fixture for servers the test starts itself on 127.0.0.1, not a credential.
+TEST_VALUE = re.compile(r"(?i)test|example|fake|dummy|wrong|placeholder|unused")
+# Test literals that do not say so, each for a reason; nothing else may appear here.
 ALLOWED_TEST_LITERALS = {
-    "tests/conftest.py": {"test-token-3f9a1c"},
-    "tests/support/topology.py": {"test-token-3f9a1c"},
-    "tests/chaos/test_driver.py": {"test-token"},
-    "tests/loadtest/test_command.py": {"loadtest-token-7c1e"},
-    "tests/observability/test_prometheus_config.py": {"glc_test-only-token-never-used"},
     "tests/doctor/test_cli.py": {"k9Vq2-real-token-4f1e"},  # doctor must accept a non-placeholder token
+    "tests/stack/test_instance_env.py": {"p@ss/w:rd%"},  # URL quoting of a password with @ / : %
+    "tests/test_settings.py": {"p@ss:w/rd%"},  # the same, for the settings
 }
 # File names that are credentials by nature; never tracked.
 SECRET_FILES = re.compile(r"(^|/)(\.env|id_(rsa|dsa|ecdsa|ed25519)|.*\.(pem|key|p12|pfx|keystore))$")
@@ -102,7 +101,8 @@ def tracked_files() -> list[str]:
     return [name for name in result.stdout.split("\0") if name]
 
 
-def code_secrets(text: str) -> list[str]:
+def code_secrets(text: str, *, test_file: bool = False) -> list[str]:
+    # Credential shapes are never allowed, not even in tests (TEST_VALUE does not apply to them).
     found = [match.group(0) for match in TOKEN_SHAPES.finditer(text)]
     for match in QUOTED_SECRET.finditer(text):
         name, _, value = match.groups()
@@ -110,6 +110,8 @@ def code_secrets(text: str) -> list[str]:
             continue  # empty, or the name of a variable/header/file, or an env var name as the value
         if value.startswith(("$", "replace-with-")) or "${" in value or value == "...":
             continue  # a reference or a placeholder
+        if test_file and TEST_VALUE.search(value):
+            continue
         found.append(match.group(0))
     return found
 
@@ -124,7 +126,8 @@ def test_no_secret_literal_in_any_tracked_file() -> None:
         except (UnicodeDecodeError, FileNotFoundError):
             continue  # binary, or deleted in the work tree
         allowed = ALLOWED_TEST_LITERALS.get(name, set())
-        found = [hit for hit in code_secrets(text) if not any(literal in hit for literal in allowed)]
+        hits = code_secrets(text, test_file=name.startswith("tests/"))
+        found = [hit for hit in hits if not any(literal in hit for literal in allowed)]
         if found:
             offenders[name] = found
     assert offenders == {}
@@ -167,3 +170,11 @@ def test_env_example_holds_placeholders_only() -> None:
 def test_env_files_are_not_committed_nor_sent_to_the_image_build() -> None:
     assert ".env" in (REPO / ".gitignore").read_text().splitlines()
     assert "!.env" not in (REPO / ".dockerignore").read_text()
+
+
+def test_test_values_pass_only_in_tests_and_never_as_a_credential_shape() -> None:
+    fixture = "API_TOKEN = " + '"serve-test-token"'
+    assert code_secrets(fixture, test_file=True) == []
+    assert code_secrets(fixture) != [], "outside tests/ a test-looking value is still a literal"
+    assert code_secrets("gh" + "p_" + "test" + "a" * 36, test_file=True) != []
+    assert code_secrets("API_TOKEN = " + '"k3y-abcdef012345"', test_file=True) != []

@@ -56,7 +56,7 @@ def test_ci_runs_the_readme_test_command_checks_and_services() -> None:
     services = ci["jobs"]["services"]["services"]
     assert services["postgres"]["image"].startswith("postgres:18")
     assert services["redis"]["image"].startswith("redis:")
-    assert "cityscale migrate" in steps["services"]
+    assert "cityscale migrate --wait" in steps["services"]
     assert "pg_isready -h 127.0.0.1" in ci["jobs"]["services"]["services"]["postgres"]["options"]
     assert "docker compose up" in steps["compose"]
 

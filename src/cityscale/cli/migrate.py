@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import urlsplit
 
 import click
@@ -40,6 +41,8 @@ async def wait_for_database(url: str, seconds: float) -> None:
             connection = await asyncpg.connect(url, timeout=max(0.5, min(5.0, remaining)))
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
             last_error = str(exc) or type(exc).__name__
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise CliError(f"the database at {where(url)} refused the connection: {exc}") from None
         else:
             await connection.close()
             return
@@ -52,6 +55,8 @@ async def wait_for_database(url: str, seconds: float) -> None:
 
 
 async def _run(url: str, wait: float | None) -> None:
+    from sqlalchemy.exc import DBAPIError
+
     from cityscale.store.migrate import migrate
 
     if wait is not None:
@@ -67,6 +72,11 @@ async def _run(url: str, wait: float | None) -> None:
         # Unreachable (refused, unknown host): one line naming where, not a driver traceback.
         hint = "" if wait is not None else "; `--wait SECONDS` waits for a database that is still starting"
         raise CliError(f"cannot connect to the database at {where(url)}: {exc}{hint}") from None
+    except DBAPIError as exc:
+        # The server answered but said no (wrong password, no such database, a failed statement):
+        # the server's own reason, without the driver's class name and traceback.
+        reason = re.sub(r"^<class '[\w.]+'>: ", "", str(exc.orig)).splitlines()[0]
+        raise CliError(f"migrating the database at {where(url)} failed: {reason}") from None
     if status.current == status.head:
         click.echo(f"schema already at {status.head}; nothing to do")
     else:
