@@ -339,6 +339,38 @@ def test_an_up_killed_with_sigkill_blocks_nothing_and_leaves_no_orphans(data_dir
     assert alive == [], f"left running: {[(p.pid, p.name()) for p in alive]}"
 
 
+def test_an_up_killed_while_starting_had_its_parts_on_record_and_the_next_one_stops_them(data_dir: Path) -> None:
+    first = UpProcess(data_dir, extra_args=("--auto-ports",))
+    with first.stderr_path.open("ab") as stderr:
+        first.process = subprocess.Popen(first.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # Redis is started and recorded; the instances are still booting: not ready
+            state = StackState.load(data_dir)
+            if state is not None and state.owner_pid == first.process.pid and "redis" in state.components:
+                break
+            assert first.process.poll() is None, first.output()
+            assert time.monotonic() < deadline, first.output()
+            time.sleep(0.02)
+        assert state.ready is False
+        first.stop(signal.SIGKILL)
+    except BaseException:
+        first.kill_leftovers()
+        raise
+    redis = psutil.Process(state.components["redis"].pid)
+    assert _still_running(redis)  # orphaned by the kill, holding its port
+
+    second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        assert f"stopping redis (pid {redis.pid}) left running by a previous `up`" in second.output()
+        assert not _still_running(redis)
+        assert httpx.get(f"{second.url}/api/cities/1", timeout=10).status_code == 200
+        assert second.stop(signal.SIGINT) == 0
+    finally:
+        second.kill_leftovers()
+    assert processes_mentioning(data_dir) == []
+
+
 def test_a_taken_port_is_named_before_anything_starts(data_dir: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
