@@ -235,6 +235,7 @@ def test_ctrl_c_stops_every_child(running: UpProcess) -> None:
     assert processes_mentioning(running.data_dir) == []
     assert not is_locked(running.data_dir)
     assert not (running.data_dir / "state.json").exists()
+    assert list(running.data_dir.rglob("*.pid")) == []  # nginx.pid, postmaster.pid: none left stale
     assert "stopped; every part is down" in running.output()
     status = running.status_json()
     assert (status["running"], status["exit_code"]) == (False, 1)
@@ -249,9 +250,14 @@ def test_a_restart_on_the_same_data_dir_keeps_the_data(data_dir: Path) -> None:
             f"{first.url}/api/cities", json={"city_name": "Keepsake", "country": "Japan"}, headers=headers, timeout=10
         )
         assert created.status_code == 201
+        processes = first.every_process()
         assert first.stop(signal.SIGTERM) == 0
     finally:
         first.kill_leftovers()
+    alive = [p for p in processes if _still_running(p)]
+    assert alive == [], f"left running after SIGTERM: {[(p.pid, p.name()) for p in alive]}"
+    assert not is_locked(data_dir)
+    assert list(data_dir.rglob("*.pid")) == []
     output_before = first.output()
 
     second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
