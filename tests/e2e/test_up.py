@@ -351,9 +351,9 @@ def test_an_up_killed_while_starting_had_its_parts_on_record_and_the_next_one_st
         first.process = subprocess.Popen(first.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 120
-        while True:  # Redis is started and recorded; the instances are still booting: not ready
+        while True:  # the instances are started and recorded, still booting: not ready
             state = StackState.load(data_dir)
-            if state is not None and state.owner_pid == first.process.pid and "redis" in state.components:
+            if state is not None and state.owner_pid == first.process.pid and "api-2" in state.components:
                 break
             assert first.process.poll() is None, first.output()
             assert time.monotonic() < deadline, first.output()
@@ -363,13 +363,14 @@ def test_an_up_killed_while_starting_had_its_parts_on_record_and_the_next_one_st
     except BaseException:
         first.kill_leftovers()
         raise
-    redis = psutil.Process(state.components["redis"].pid)
-    assert _still_running(redis)  # orphaned by the kill, holding its port
+    orphans = {name: psutil.Process(state.components[name].pid) for name in ("redis", "api-1", "api-2")}
+    assert all(_still_running(p) for p in orphans.values())  # orphaned by the kill, holding their ports
 
     second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
     try:
-        assert f"stopping redis (pid {redis.pid}) left running by a previous `up`" in second.output()
-        assert not _still_running(redis)
+        for name, process in orphans.items():
+            assert f"stopping {name} (pid {process.pid}) left running by a previous `up`" in second.output()
+            assert not _still_running(process)
         assert httpx.get(f"{second.url}/api/cities/1", timeout=10).status_code == 200
         assert second.stop(signal.SIGINT) == 0
     finally:
