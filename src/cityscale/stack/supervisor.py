@@ -24,6 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
+from cityscale.observability.build import commit_env
 from cityscale.stack.api_instance import ApiInstance, instance_env
 from cityscale.stack.binaries import postgres_bin_dir, require_binary
 from cityscale.stack.embedded import DATABASE_NAME, cities_table_is_empty, create_database
@@ -229,13 +230,16 @@ class Stack:
     def instance_env(self, token: str) -> dict[str, str]:
         """The full configuration every API instance gets (`api_instance.instance_env`)."""
         assert self.redis is not None  # noqa: S101 - started before the instances
-        return instance_env(
-            primary_url=self.primary.url(DATABASE_NAME),
-            replica_urls=[replica.url(DATABASE_NAME) for replica in self.replicas],
-            redis_url=self.redis.url,
-            token=token,
-            log_level=self.topology.log_level,
-        )
+        return {
+            **instance_env(
+                primary_url=self.primary.url(DATABASE_NAME),
+                replica_urls=[replica.url(DATABASE_NAME) for replica in self.replicas],
+                redis_url=self.redis.url,
+                token=token,
+                log_level=self.topology.log_level,
+            ),
+            **commit_env(),  # cityscale_build_info's commit label: this checkout's HEAD
+        }
 
     def _start_apis(self, ports: dict[str, int], token: str) -> None:
         env = self.instance_env(token)
