@@ -235,6 +235,7 @@ def test_ctrl_c_stops_every_child(running: UpProcess) -> None:
     assert processes_mentioning(running.data_dir) == []
     assert not is_locked(running.data_dir)
     assert not (running.data_dir / "state.json").exists()
+    assert list(running.data_dir.rglob("*.pid")) == []  # nginx.pid, postmaster.pid: none left stale
     assert "stopped; every part is down" in running.output()
     status = running.status_json()
     assert (status["running"], status["exit_code"]) == (False, 1)
@@ -249,9 +250,14 @@ def test_a_restart_on_the_same_data_dir_keeps_the_data(data_dir: Path) -> None:
             f"{first.url}/api/cities", json={"city_name": "Keepsake", "country": "Japan"}, headers=headers, timeout=10
         )
         assert created.status_code == 201
+        processes = first.every_process()
         assert first.stop(signal.SIGTERM) == 0
     finally:
         first.kill_leftovers()
+    alive = [p for p in processes if _still_running(p)]
+    assert alive == [], f"left running after SIGTERM: {[(p.pid, p.name()) for p in alive]}"
+    assert not is_locked(data_dir)
+    assert list(data_dir.rglob("*.pid")) == []
     output_before = first.output()
 
     second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
@@ -337,6 +343,39 @@ def test_an_up_killed_with_sigkill_blocks_nothing_and_leaves_no_orphans(data_dir
         second.kill_leftovers()
     alive = [p for p in [*left_behind, *processes] if _still_running(p)]
     assert alive == [], f"left running: {[(p.pid, p.name()) for p in alive]}"
+
+
+def test_an_up_killed_while_starting_had_its_parts_on_record_and_the_next_one_stops_them(data_dir: Path) -> None:
+    first = UpProcess(data_dir, extra_args=("--auto-ports",))
+    with first.stderr_path.open("ab") as stderr:
+        first.process = subprocess.Popen(first.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the instances are started and recorded, still booting: not ready
+            state = StackState.load(data_dir)
+            if state is not None and state.owner_pid == first.process.pid and "api-2" in state.components:
+                break
+            assert first.process.poll() is None, first.output()
+            assert time.monotonic() < deadline, first.output()
+            time.sleep(0.02)
+        assert state.ready is False
+        first.stop(signal.SIGKILL)
+    except BaseException:
+        first.kill_leftovers()
+        raise
+    orphans = {name: psutil.Process(state.components[name].pid) for name in ("redis", "api-1", "api-2")}
+    assert all(_still_running(p) for p in orphans.values())  # orphaned by the kill, holding their ports
+
+    second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        for name, process in orphans.items():
+            assert f"stopping {name} (pid {process.pid}) left running by a previous `up`" in second.output()
+            assert not _still_running(process)
+        assert httpx.get(f"{second.url}/api/cities/1", timeout=10).status_code == 200
+        assert second.stop(signal.SIGINT) == 0
+    finally:
+        second.kill_leftovers()
+    assert processes_mentioning(data_dir) == []
 
 
 def test_a_taken_port_is_named_before_anything_starts(data_dir: Path) -> None:

@@ -64,17 +64,19 @@ class RecordingInstance:
         self.calls.append(("wait_ready", self.name, kwargs))
 
 
-def test_up_starts_every_instance_then_waits_for_each_one_s_readyz(
+def test_up_starts_and_records_every_instance_then_waits_for_each_one_s_readyz(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = Stack(Topology(data_dir=tmp_path, instances=2), say=lambda _: None)
     monkeypatch.setattr(supervisor, "ApiInstance", RecordingInstance)
     monkeypatch.setattr(stack, "instance_env", lambda _token: {})
+    monkeypatch.setattr(stack, "_write_state", lambda: RecordingInstance.calls.append(("write_state", "", {})))
     RecordingInstance.calls = []
     stack._start_apis({"api-1": 1, "api-2": 2}, "token")
     assert [(call, name) for call, name, _ in RecordingInstance.calls] == [
         ("start", "api-1"),
         ("start", "api-2"),  # they boot in parallel
+        ("write_state", ""),  # on record before the wait: an `up` killed now leaves no unknown process
         ("wait_ready", "api-1"),
         ("wait_ready", "api-2"),
     ]

@@ -134,8 +134,9 @@ class Stack:
         ports = self._plan_ports()
         self._public_port = ports["nginx"]
         token = ensure_token(topology.token_file)
-        # The state is rewritten after each part starts (not ready yet): a part started by an `up` that
-        # is killed half-way is on record, for `status` and for the next `up`'s clean-up.
+        # The state is rewritten as each part starts (not ready yet; a process is recorded before it is
+        # waited for): a part started by an `up` that is killed half-way is on record, for `status` and
+        # for the next `up`'s clean-up.
         self._write_state()
         self._start_primary(ports["primary"])
         self._write_state()
@@ -143,11 +144,8 @@ class Stack:
             self._start_replica(number, replica, ports[f"replica-{number}"])
             self._write_state()
         self._start_redis(ports["redis"])
-        self._write_state()
         self._start_apis(ports, token)
-        self._write_state()
         self._start_nginx(ports)
-        self._write_state()
         self._start_monitoring(ports)
         self._write_state(ready=True)
 
@@ -226,6 +224,7 @@ class Stack:
     def _start_redis(self, port: int) -> None:
         self.redis = RedisServer(self.topology.data_dir / "redis", port=port)
         self.redis.start()
+        self._write_state()
         self.redis.wait_ready()
 
     def instance_env(self, token: str) -> dict[str, str]:
@@ -248,6 +247,7 @@ class Stack:
             api = ApiInstance(name, port=ports[name], env=env, log_path=self.topology.log_dir / f"{name}.log")
             self.apis.append(api)
             api.start()
+        self._write_state()
         for api in self.apis:  # started together, waited for together: they boot in parallel
             api.wait_ready(timeout=60, path="/readyz")  # serving: its databases answer, not just its port
 
@@ -264,6 +264,7 @@ class Stack:
     def _start_nginx(self, ports: dict[str, int]) -> None:
         self.nginx = NginxServer(self.topology.data_dir / "nginx", self.nginx_params(ports))
         self.nginx.start()
+        self._write_state()
         self.nginx.wait_ready()
         wait_for_http(f"{self.nginx.url}/healthz", timeout=10, process=self.nginx)
 
