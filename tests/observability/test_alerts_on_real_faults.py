@@ -1,6 +1,6 @@
 """The alert rules select the series a real instance really exports: a real Prometheus (the one `cityscale
-up` runs, with the packaged rules) scraping a real instance sees pool-exhaustion and instance-down alerts
-become pending when those faults are injected. (`promtool test rules` proves the thresholds and `for:`
+up` runs, with the packaged rules) scraping a real instance sees pool-exhaustion, instance-down,
+replica-lag and replica-down alerts become pending when those faults are injected. (`promtool test rules` proves the thresholds and `for:`
 durations on synthetic series; this proves the names and labels match reality.)"""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from cityscale.stack.prometheus import ScrapeTargets, prometheus_binary, start_prometheus
 from tests.support.locks import cities_locked
 from tests.support.servers import api_instance
+from tests.support.topology import Topology, topology
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +87,33 @@ async def test_pool_exhaustion_and_a_dead_instance_raise_their_alerts(api_env: d
             await _until_active(server.url, {"CityscaleInstanceDown"})
         finally:
             server.stop()
+
+
+def test_replica_lag_and_a_dead_replica_raise_their_alerts(tmp_path: Path) -> None:
+    if prometheus_binary() is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    # MAX_REPLICA_LAG=1 (the topology's): a replica more than 1 s behind is lagging.
+    with topology(instances=1, seed_limit=200) as topo:
+        api = topo.apis[0]
+        server = start_prometheus(
+            tmp_path / "prometheus", ScrapeTargets(api=[f"127.0.0.1:{api.port}"]), say=lambda _: None, environ={}
+        )
+        assert server is not None
+        try:
+            asyncio.run(_lag_then_kill_the_replica(topo, server.url))
+        finally:
+            server.stop()
+
+
+async def _lag_then_kill_the_replica(topo: Topology, prometheus: str) -> None:
+    await _until_scraped(prometheus, 'cityscale_db_server_up{pool="replica-1"} == 1')
+    assert _active_alerts(prometheus) == set()
+    await topo.query_replica("SELECT pg_wal_replay_pause()")
+    try:
+        await topo.query_primary("UPDATE cities SET population = population + 1 WHERE id = 1")
+        active = await _until_active(prometheus, {"CityscaleReplicaLagging"})
+    finally:
+        await topo.query_replica("SELECT pg_wal_replay_resume()")
+    assert "CityscaleReplicaDown" not in active  # lagging, not down
+    topo.replica.stop(mode="immediate")
+    await _until_active(prometheus, {"CityscaleReplicaDown"})
