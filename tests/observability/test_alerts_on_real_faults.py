@@ -1,7 +1,8 @@
-"""The alert rules select the series a real instance really exports: a real Prometheus (the one `cityscale
-up` runs, with the packaged rules) scraping a real instance sees pool-exhaustion, instance-down,
-replica-lag and replica-down alerts become pending when those faults are injected. (`promtool test rules` proves the thresholds and `for:`
-durations on synthetic series; this proves the names and labels match reality.)"""
+"""The alert rules select the series a real instance really exports: a real Prometheus (the one
+`cityscale up` runs, with the packaged rules) scraping a real instance sees the pool-exhaustion,
+instance-down, replica-lag and replica-down alerts become active when those faults are injected.
+(`promtool test rules` proves the thresholds and `for:` durations on synthetic series; this proves the
+names and labels match reality.)"""
 
 from __future__ import annotations
 
