@@ -9,7 +9,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from cityscale.stack.api_instance import ApiInstance
 from cityscale.stack.exporters import (
@@ -24,6 +23,7 @@ from cityscale.stack.nginx import NginxParams, NginxServer
 from cityscale.stack.ports import free_ports
 from cityscale.stack.postgres import PostgresCluster
 from cityscale.stack.prometheus import ScrapeTargets
+from tests.observability.scrape import stored_names
 from tests.support.servers import api_instance, clone_database_sync, remove, running_redis, scratch_dir
 
 JOB_OF_EXPORTER = {"nginx-exporter": "nginx", "postgres-exporter-primary": "postgres", "redis-exporter": "redis"}
@@ -49,8 +49,7 @@ class Monitored:
 
     def exported_names(self, job: str) -> set[str]:
         """Every sample name the exporter of `job` serves right now."""
-        text = httpx.get(f"http://{self.exporters[job].address}/metrics", timeout=10).text
-        return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+        return stored_names(httpx.get(f"http://{self.exporters[job].address}/metrics", timeout=10).text)
 
 
 @contextmanager

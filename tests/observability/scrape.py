@@ -59,3 +59,17 @@ def label_values(samples: Samples, name: str, label: str) -> set[str]:
 
 def names(samples: Mapping[tuple[str, frozenset[tuple[str, str]]], float]) -> set[str]:
     return {n for n, _ in samples}
+
+
+def stored_names(text: str) -> set[str]:
+    """The sample names exactly as Prometheus stores them from this exposition text.
+
+    Not through prometheus_client's parser: it renames a counter's samples to `<name>_total` even when
+    the exporter serves them without the suffix (nginx_connections_accepted, pg_stat_database_xact_commit),
+    which is not what a query can select.
+    """
+    names = set()
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            names.add(line.split("{", 1)[0].split(" ", 1)[0])
+    return names

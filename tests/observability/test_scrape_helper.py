@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.observability.scrape import MissingSeries, baseline, parse, value
+from tests.observability.scrape import MissingSeries, baseline, parse, stored_names, value
 
 TEXT = """# TYPE cityscale_breaker_state gauge
 cityscale_breaker_state{breaker="redis"} 0.0
@@ -26,3 +26,14 @@ def test_baseline_reads_an_absent_series_as_zero() -> None:
     samples = parse(TEXT)
     assert baseline(samples, "cityscale_cache_stale_served_total") == 0.0
     assert baseline(samples, "cityscale_breaker_state", breaker="primary") == 2.0
+
+
+def test_stored_names_are_the_served_names() -> None:
+    text = (
+        "# TYPE nginx_connections_accepted counter\n"
+        "nginx_connections_accepted 5\n"
+        'pg_up{server="x"} 1\n'
+        "up 1 1700000000000\n"
+    )
+    # prometheus_client's parser would call the first one nginx_connections_accepted_total.
+    assert stored_names(text) == {"nginx_connections_accepted", "pg_up", "up"}
