@@ -188,6 +188,11 @@ def test_monitoring_and_alloy_are_profiles() -> None:
     assert all_services["prometheus"]["profiles"] == ["monitoring"]
     assert all_services["grafana"]["profiles"] == ["monitoring"]
     assert all_services["alloy"]["profiles"] == ["alloy"]
+    # Alloy scrapes the exporters (deploy/alloy/config.alloy), so `--profile alloy` alone must start them.
+    exporters = {name for name in all_services if name.endswith("-exporter") or "-exporter-" in name}
+    assert exporters == {"nginx-exporter", "postgres-exporter-primary", "postgres-exporter-replica", "redis-exporter"}
+    for name in exporters:
+        assert sorted(all_services[name]["profiles"]) == ["alloy", "monitoring"], name
     core = {name for name, spec in all_services.items() if not spec.get("profiles")}
     assert core == {"nginx", "api", "migrate", "postgres-primary", "postgres-replica", "redis"}
 
