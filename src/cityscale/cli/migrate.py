@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from cityscale.cli.options import database_url
+from cityscale.cli.options import database_errors_explained, database_url
 
 
 @click.command("migrate")
@@ -23,7 +23,8 @@ def command() -> None:
     def waiting() -> None:
         click.echo("cityscale: another migration is running; waiting for it to finish", err=True)
 
-    status = asyncio.run(migrate(url, on_wait=waiting))
+    with database_errors_explained("migrate the database"):
+        status = asyncio.run(migrate(url, on_wait=waiting))
     if status.current == status.head:
         click.echo(f"schema already at {status.head}; nothing to do")
     else:

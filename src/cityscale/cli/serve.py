@@ -18,7 +18,10 @@ async def _check_schema(url: str, connect_timeout: float, *, migrate_first: bool
     from cityscale.store.pool import CONNECTION_ERRORS
 
     if migrate_first:
-        await migrate(url, connect_timeout=connect_timeout)
+        from cityscale.cli.options import database_errors_explained
+
+        with database_errors_explained("migrate the database before serving"):
+            await migrate(url, connect_timeout=connect_timeout)
         return
     try:
         conn = await asyncpg.connect(url, timeout=connect_timeout)
