@@ -1,4 +1,5 @@
-"""migrate, seed and serve --migrate against a database that is down or refuses them: one line, exit 1.
+"""migrate, seed and serve (with and without --migrate) against a database that is down or refuses
+them: one line, exit 1.
 
 Real failures from a real server (the suite's PostgreSQL): nothing listening, a wrong password, a
 database that does not exist. Never a traceback, never the password.
@@ -41,6 +42,7 @@ def failing_url(pg: PostgresCluster, failure: str) -> tuple[str, str]:
         (("migrate",), "migrate the database"),
         (("seed", "--limit", "10"), "seed the database"),
         (("serve", "--migrate"), "migrate the database before serving"),
+        (("serve",), "check the database schema before serving"),
     ],
 )
 def test_database_failures_are_one_line(pg: PostgresCluster, args: tuple[str, ...], doing: str, failure: str) -> None:
