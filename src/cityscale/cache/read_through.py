@@ -30,6 +30,16 @@ LOCK_WAIT = 0.25  # how long a loser of the fill lock waits for the winner's val
 TOMBSTONE_MIN_TTL = 60.0
 
 
+def jittered(base: float, spread: float) -> float:
+    """`base` moved by up to TTL_JITTER of itself: `spread` in [-1, 1] says where in that range."""
+    return base * (1 + TTL_JITTER * max(-1.0, min(1.0, spread)))
+
+
+def entry_spread(stored_at: float) -> float:
+    """A spread in [-1, 1] that every instance derives alike from an entry's fill time (its milliseconds)."""
+    return ((int(stored_at * 1000) % 2001) - 1000) / 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     """What a loader returns: the body (None: not found) and the LSN the data is at least as new as."""
@@ -191,10 +201,13 @@ class ReadCache:
                     return Lookup(stale, "stale")
                 raise
             entry = loaded.entry()
-            self.l1.put(key, entry)
-            if fill:
-                await self._redis_fill(key, entry, release_lock=locked)
-                locked = False  # released by the fill, or it expires by itself if Redis failed meanwhile
+            stored = await self._redis_fill(key, entry, release_lock=locked) if fill else None
+            locked = False if fill else locked  # released by the fill, or it expires by itself if Redis failed
+            if stored is not False:
+                # Refused means a write newer than this data invalidated the key while we read it (e.g. from a
+                # replica that had not replayed it yet): this request gets what it read, but the L1 must not
+                # keep it, or it would outlive the invalidation message by the L1's whole freshness.
+                self.l1.put(key, entry)
             return Lookup(entry, "db")
         finally:
             if locked:
@@ -202,8 +215,7 @@ class ReadCache:
 
     def _fresh_for(self, entry: CacheEntry) -> float:
         # Jitter derived from the entry itself, so every instance agrees on when it goes stale.
-        spread = ((int(entry.stored_at * 1000) % 2001) - 1000) / 1000  # -1 .. +1
-        return self.ttl * (1 + TTL_JITTER * spread)
+        return jittered(self.ttl, entry_spread(entry.stored_at))
 
     # -- redis, every call optional ------------------------------------------------------------------
 
@@ -222,18 +234,22 @@ class ReadCache:
             self.counters.redis_hits += 1
         return entry, True
 
-    async def _redis_fill(self, key: str, entry: CacheEntry, *, release_lock: bool = False) -> None:
+    async def _redis_fill(self, key: str, entry: CacheEntry, *, release_lock: bool = False) -> bool | None:
+        """True: stored; False: refused by a newer write's tombstone; None: Redis did not answer."""
         if self.redis is None:
-            return
-        ttl = (self.ttl + STALE_FOR) * (1 + random.uniform(-TTL_JITTER, TTL_JITTER))  # noqa: S311 - not crypto
+            return None
+        ttl = jittered(self.ttl + STALE_FOR, random.uniform(-1.0, 1.0))  # noqa: S311 - not crypto
         lock = self._lock_key(key) if release_lock else None
         try:
-            if not await self.redis.fill(
+            stored = await self.redis.fill(
                 self._redis_key(key), entry, ttl=ttl, tombstones=self._tombstones(key), release_lock=lock
-            ):
-                self.counters.fills_refused += 1
+            )
         except RedisUnavailableError:
             self.counters.redis_errors += 1
+            return None
+        if not stored:
+            self.counters.fills_refused += 1
+        return stored
 
     async def _lock(self, key: str) -> bool | None:
         """True: this instance fills the key; False: another one is filling it; None: Redis unavailable."""
