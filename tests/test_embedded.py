@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cityscale.stack.api_instance import ApiInstance
 from cityscale.stack.ports import free_port
@@ -77,3 +78,42 @@ def test_serve_without_a_database_creates_seeds_and_later_reuses_a_private_clust
         assert not cluster.is_running()
     finally:
         remove(base)
+
+
+# Without PostgreSQL installed: apt-get cannot really run on this shared machine, so the two facts the
+# code asks about (are the binaries there? may we use apt?) and the install itself are stand-ins.
+
+
+def test_without_postgresql_and_no_apt_serve_prints_the_exact_install_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cityscale.cli import main
+    from cityscale.stack import binaries
+
+    monkeypatch.setattr(binaries, "_find_postgres_bin_dir", lambda: None)
+    monkeypatch.setattr(binaries, "can_apt_install", lambda: False)
+    for name in ("DATABASE_URL", "DB_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    data_dir = scratch_dir("no-postgres")  # one the postgres user could enter: that check passes first
+    monkeypatch.setattr("sys.argv", ["cityscale", "serve", "--port", str(free_port()), "--data-dir", str(data_dir)])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        remove(data_dir)
+    assert exited.value.code == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("cityscale: PostgreSQL server binaries (initdb, pg_ctl) not found; install them with: ")
+    assert last.endswith("apt-get install -y postgresql")
+
+
+def test_without_postgresql_as_root_it_installs_them_with_apt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityscale.stack import binaries
+
+    installed: list[list[str]] = []
+    found = [None, Path("/usr/lib/postgresql/15/bin")]  # missing before the install, there after it
+    monkeypatch.setattr(binaries, "_find_postgres_bin_dir", lambda: found[len(installed)])
+    monkeypatch.setattr(binaries, "can_apt_install", lambda: True)
+    monkeypatch.setattr(binaries, "apt_install", installed.append)
+    assert binaries.postgres_bin_dir() == Path("/usr/lib/postgresql/15/bin")
+    assert installed == [["postgresql"]]

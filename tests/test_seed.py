@@ -78,3 +78,11 @@ def test_progress_is_lines_on_stderr_and_stdout_stays_empty(database_url: str) -
         "cityscale: seeding cities: 4500/4500 (100 %)",
     ]
     assert result.stderr.splitlines()[-1].startswith("4500 cities from GeoNames (CC BY 4.0): ")
+
+
+def test_min_population_selects_only_cities_that_large(database_url: str) -> None:
+    expected = len(geonames_rows(min_population=5_000_000))
+    assert 0 < expected < 200
+    result = run_seed(database_url, "--min-population", "5000000")
+    assert result.returncode == 0, result.stderr
+    assert f"{expected} cities from GeoNames (CC BY 4.0): 0 inserted, 0 updated, {expected} unchanged" in result.stderr

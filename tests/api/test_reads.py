@@ -135,3 +135,15 @@ def test_unknown_route_and_method_are_problems(api: httpx.Client) -> None:
     wrong = api.request("TRACE", "/api/cities")
     assert wrong.status_code == 405
     assert wrong.headers["content-type"] == PROBLEM
+
+
+def test_list_pages_have_etags_too(api: httpx.Client) -> None:
+    params = {"country": "IS", "limit": 2}
+    first = api.get("/api/cities", params=params)
+    etag = first.headers["etag"]
+    again = api.get("/api/cities", params=params, headers={"If-None-Match": etag})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
+    assert next_link(again) == next_link(first)  # a client revalidating a page can still walk on
+    other_page = api.get("/api/cities", params={"country": "IS", "limit": 3}, headers={"If-None-Match": etag})
+    assert other_page.status_code == 200
+    assert other_page.headers["etag"] != etag

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cityscale.cli.options import database_url
+from cityscale.cli.options import database_errors_explained, database_url
 
 
 class _ProgressLines:
@@ -63,4 +63,6 @@ def command(min_population: int, limit: int | None) -> None:
 
     Idempotent: running it again updates changed rows and inserts none twice (keyed by GeoNames id).
     """
-    asyncio.run(seed_database(database_url(), min_population=min_population, limit=limit))
+    url = database_url()
+    with database_errors_explained("seed the database"):
+        asyncio.run(seed_database(url, min_population=min_population, limit=limit))

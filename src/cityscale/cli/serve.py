@@ -14,22 +14,19 @@ from cityscale.cli import CliError
 async def _check_schema(url: str, connect_timeout: float, *, migrate_first: bool) -> None:
     import asyncpg
 
+    from cityscale.cli.options import database_errors_explained
     from cityscale.store.migrate import migrate, schema_status_of
-    from cityscale.store.pool import CONNECTION_ERRORS
 
     if migrate_first:
-        await migrate(url, connect_timeout=connect_timeout)
+        with database_errors_explained("migrate the database before serving"):
+            await migrate(url, connect_timeout=connect_timeout)
         return
-    try:
+    with database_errors_explained("check the database schema before serving"):
         conn = await asyncpg.connect(url, timeout=connect_timeout)
-    except CONNECTION_ERRORS as exc:
-        raise CliError(f"cannot reach the database to check its schema: {type(exc).__name__}: {exc}") from None
-    except asyncpg.PostgresError as exc:  # e.g. wrong password, database does not exist
-        raise CliError(f"the database refused the connection: {exc}") from None
-    try:
-        status = await schema_status_of(conn)
-    finally:
-        await conn.close()
+        try:
+            status = await schema_status_of(conn)
+        finally:
+            await conn.close()
     if status.current is None:
         raise CliError("the database has no cities schema: run `cityscale migrate` first (or `serve --migrate`)")
     if not status.at_head:
