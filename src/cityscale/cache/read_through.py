@@ -26,7 +26,8 @@ L1_TTL = 1.0  # default seconds an L1 entry is fresh: the bound on staleness whe
 TTL_JITTER = 0.1  # +-10 %: entries filled together do not all expire together
 STALE_FOR = 300.0  # how long past freshness an entry may still be served when the database is down
 LOCK_TTL = 2.0
-LOCK_WAIT = 0.25  # how long a loser of the fill lock waits for the winner's value before querying itself
+LOCK_WAIT = 1.0  # how long a loser of the fill lock waits for the winner's value before querying itself
+LOCK_POLL = 0.02  # how often it looks (each look also takes the lock if the winner gave it up unfilled)
 TOMBSTONE_MIN_TTL = 60.0
 
 
@@ -178,15 +179,15 @@ class ReadCache:
         use_lock: bool = False,
         fill: bool = True,
     ) -> Lookup:
-        lock = await self._lock(key) if use_lock else None
-        locked = lock is True
+        claim = await self._claim(key) if use_lock else None
+        if claim is False:
+            # Another instance is filling this key: wait briefly for its value instead of querying too.
+            claim = await self._wait_for_fill(key)
+        if isinstance(claim, CacheEntry):
+            self.l1.put(key, claim)
+            return Lookup(claim, "redis")
+        locked = claim is True
         try:
-            if lock is False:
-                # Another instance is filling this key: wait briefly for its value instead of querying too.
-                waited = await self._wait_for_fill(key)
-                if waited is not None:
-                    self.l1.put(key, waited)
-                    return Lookup(waited, "redis")
             try:
                 loaded = await load(min_lsn)
             except DatabaseUnavailableError:
@@ -251,15 +252,27 @@ class ReadCache:
             self.counters.fills_refused += 1
         return stored
 
-    async def _lock(self, key: str) -> bool | None:
-        """True: this instance fills the key; False: another one is filling it; None: Redis unavailable."""
+    async def _claim(self, key: str) -> CacheEntry | bool | None:
+        """In one round trip, the fresh entry if another instance stored it since our miss, else the fill lock.
+
+        Returns the entry; True: this instance holds the lock and fills the key; False: another instance
+        holds it; None: Redis unavailable. Checking for the entry with the lock closes the race where
+        another instance filled the key and released its lock between our miss and our lock attempt.
+        """
         if self.redis is None:
             return None
         try:
-            return await self.redis.try_lock(self._lock_key(key), LOCK_TTL)
+            found = await self.redis.get_or_lock(self._redis_key(key), self._lock_key(key), LOCK_TTL)
+            if isinstance(found, CacheEntry):
+                if found.age() < self._fresh_for(found):
+                    self.counters.redis_hits += 1
+                    return found
+                # Past its freshness (kept only for stale-if-error): it needs a refill, under the lock.
+                return await self.redis.try_lock(self._lock_key(key), LOCK_TTL)
         except RedisUnavailableError:
             self.counters.redis_errors += 1
             return None
+        return found
 
     async def _unlock(self, key: str) -> None:
         if self.redis is not None:
@@ -268,15 +281,18 @@ class ReadCache:
             except RedisUnavailableError:
                 self.counters.redis_errors += 1
 
-    async def _wait_for_fill(self, key: str) -> CacheEntry | None:
-        if self.redis is None:
-            return None
+    async def _wait_for_fill(self, key: str) -> CacheEntry | bool | None:
+        """The winner's entry, or True once its lock is free and ours (it failed, or its fill was refused).
+
+        None after LOCK_WAIT or when Redis fails: the caller then queries the database itself, so a
+        stuck winner costs a bounded wait, never an error.
+        """
         deadline = time.monotonic() + LOCK_WAIT
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-            entry, _ = await self._redis_get(key)
-            if entry is not None and entry.age() < self._fresh_for(entry):
-                return entry
+            await asyncio.sleep(LOCK_POLL)
+            claim = await self._claim(key)
+            if claim is not False:
+                return claim
         return None
 
     # -- writes --------------------------------------------------------------------------------------

@@ -62,6 +62,16 @@ return version
 """
 
 
+# The fill lock of a missed key, unless its entry appeared meanwhile (KEYS: entry, lock; ARGV: lock ttl ms).
+# Returns the entry's bytes, 1 (lock taken) or 0 (another instance holds it).
+_GET_OR_LOCK = """
+local value = redis.call('GET', KEYS[1])
+if value then return value end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
+
+
 class RedisUnavailableError(RuntimeError):
     """Redis is down, slow or refused by the breaker; callers fall back to the database."""
 
@@ -77,6 +87,7 @@ class RedisStore:
         )  # fmt: skip
         self._guarded_set = self.client.register_script(_GUARDED_SET)
         self._invalidate = self.client.register_script(_INVALIDATE)
+        self._get_or_lock = self.client.register_script(_GET_OR_LOCK)
         self.errors = 0
 
     async def close(self) -> None:
@@ -138,6 +149,16 @@ class RedisStore:
     async def try_lock(self, key: str, ttl: float) -> bool:
         """A short cross-instance lock for single-flight fills (expires by itself)."""
         return bool(await self._call(lambda: self.client.set(key, b"1", nx=True, px=int(ttl * 1000))))
+
+    async def get_or_lock(self, key: str, lock: str, ttl: float) -> CacheEntry | bool:
+        """The entry at `key` if there is one (fresh or not: the caller judges), else whether this call took
+        the short fill lock `lock` (expires by itself after `ttl` seconds)."""
+        found = await self._call(lambda: self._get_or_lock(keys=[key, lock], args=[max(1, int(ttl * 1000))]))
+        if isinstance(found, bytes):
+            entry = CacheEntry.decode(found)
+            # Undecodable bytes (another version's format) are a miss: take the lock over them.
+            return entry if entry is not None else await self.try_lock(lock, ttl)
+        return bool(found)
 
     async def unlock(self, key: str) -> None:
         await self._call(lambda: self.client.delete(key))
