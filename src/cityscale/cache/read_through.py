@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from cityscale.cache.budget import redis_budget
 from cityscale.cache.entry import CacheEntry
 from cityscale.cache.invalidation import InvalidationListener, KeyVersions
 from cityscale.cache.l1 import L1Cache
@@ -133,7 +134,14 @@ class ReadCache:
     # -- reads ---------------------------------------------------------------------------------------
 
     async def get(self, key: str, load: Loader, *, min_lsn: int | None = None) -> Lookup:
-        """The entry for `key`, at least as new as `min_lsn` when given (read-your-writes)."""
+        """The entry for `key`, at least as new as `min_lsn` when given (read-your-writes).
+
+        Its Redis calls share one budget (cache/budget.py): a slow Redis adds at most about 100 ms.
+        """
+        with redis_budget():
+            return await self._get(key, load, min_lsn)
+
+    async def _get(self, key: str, load: Loader, min_lsn: int | None) -> Lookup:
         if not self.enabled:
             return Lookup((await load(min_lsn)).entry(), "db")
         cached = self.l1.get(key)

@@ -1,7 +1,8 @@
 """Redis as the shared cache: bounded calls behind a circuit breaker, writes guarded by tombstones.
 
-Every call is bounded by a short timeout (`REDIS_TIMEOUT`, 100 ms): a Redis that is down, slow or
-blackholed costs at most that per request, and after a few failures the breaker stops calling it.
+Every call is bounded by a short timeout (`REDIS_TIMEOUT`, 100 ms) and by what is left of the read's
+budget (cache/budget.py): a Redis that is down, slow or blackholed costs at most about 100 ms per
+request, and after a few failures the breaker stops calling it.
 
 Consistency rules (docs/caching.md):
 - An entry carries the LSN its data is at least as new as. A write records a tombstone (its commit
@@ -13,6 +14,7 @@ Consistency rules (docs/caching.md):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cityscale.breaker import CircuitBreaker
+from cityscale.cache.budget import current_budget
 from cityscale.cache.entry import CacheEntry
 
 REDIS_TIMEOUT = 0.1
@@ -89,20 +92,33 @@ class RedisStore:
         self._invalidate = self.client.register_script(_INVALIDATE)
         self._get_or_lock = self.client.register_script(_GET_OR_LOCK)
         self.errors = 0
+        self.budget_refusals = 0  # calls not made because the request's Redis budget was spent
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        budget = current_budget()
+        timeout = self.timeout if budget is None else min(self.timeout, budget.left)
+        if timeout <= 0:
+            # Not Redis's failure as such (the time went on earlier calls): no breaker failure for it.
+            self.budget_refusals += 1
+            raise RedisUnavailableError("this request's redis budget is spent")
         if not self.breaker.allow():
             raise RedisUnavailableError("redis breaker open")
+        started = time.monotonic()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 result = await operation()
         except (RedisError, OSError, TimeoutError) as exc:
             self.breaker.failed()
             self.errors += 1
+            if budget is not None:
+                budget.exhaust()  # one failed call per request: the rest of it goes without Redis
             raise RedisUnavailableError(f"redis: {type(exc).__name__}: {exc}") from None
+        finally:
+            if budget is not None:
+                budget.spend(started)
         self.breaker.succeeded()
         return result
 
