@@ -95,3 +95,7 @@ class InvalidationListener:
             self.versions.generation = generation
             self.l1.clear()
         self.versions.lists = max(self.versions.lists, lists)
+        if generation < self.versions.generation or lists < self.versions.lists:
+            # Redis forgot versions we went past (flushed, or restarted empty): put them back, so an instance
+            # that starts now does not hand out versions the others would ignore as old.
+            await self.store.raise_versions(self.versions.generation, self.versions.lists)

@@ -315,10 +315,11 @@ class ReadCache:
             if self._redis_missed_writes:
                 # Writes happened while Redis was unreachable: its entries may predate them. Start afresh.
                 await self.recover()
-            self.versions.lists = await self.redis.invalidate_write(
+            new_version = await self.redis.invalidate_write(
                 self._redis_key(self.item_key(city_id)), f"{PREFIX}tomb:{self.item_key(city_id)}", city_id, lsn,
-                max(TOMBSTONE_MIN_TTL, 2 * (self.ttl + STALE_FOR)),
+                max(TOMBSTONE_MIN_TTL, 2 * (self.ttl + STALE_FOR)), list_version=self.versions.lists,
             )  # fmt: skip
+            self.versions.lists = max(self.versions.lists, new_version)
         except RedisUnavailableError:
             self.counters.redis_errors += 1
             self._redis_missed_writes = True
@@ -333,8 +334,10 @@ class ReadCache:
         if self.redis is None or not self._redis_missed_writes:
             return
         try:
-            self.versions.generation, self.versions.lists = await self.redis.bump_generation()
+            generation, lists = await self.redis.bump_generation(self.versions.generation)
         except RedisUnavailableError:
             return
+        self.versions.generation = max(self.versions.generation, generation)
+        self.versions.lists = max(self.versions.lists, lists)
         self.l1.clear()
         self._redis_missed_writes = False

@@ -51,7 +51,10 @@ return 1
 """
 
 # A write's invalidation, atomically: drop the item, record tombstones, bump the list version, tell everyone.
-# KEYS: item key, item tombstone, list tombstone, list version; ARGV: lsn, tombstone ttl ms, item id.
+# KEYS: item key, item tombstone, list tombstone, list version; ARGV: lsn, tombstone ttl ms, item id, channel,
+# the caller's list version. The new version is above both Redis's and the caller's: a flushed or restarted
+# Redis forgot its counter, and restarting it at 1 would give versions the instances already went past
+# (they ignore a version below theirs), so their list pages would stay cached under their old version.
 _INVALIDATE = """
 local lsn = tonumber(ARGV[1])
 redis.call('DEL', KEYS[1])
@@ -59,7 +62,8 @@ for i = 2, 3 do
   local old = tonumber(redis.call('GET', KEYS[i]) or '-1')
   if lsn > old then redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) else redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 end
-local version = redis.call('INCR', KEYS[4])
+local version = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(ARGV[5])) + 1
+redis.call('SET', KEYS[4], version)
 redis.call('PUBLISH', ARGV[4], 'item:' .. ARGV[3] .. ' lists:' .. version)
 return version
 """
@@ -72,6 +76,23 @@ local value = redis.call('GET', KEYS[1])
 if value then return value end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
 return 0
+"""
+
+
+# KEYS: generation, list version; ARGV: the caller's generation, channel. Returns {generation, list version}.
+_BUMP_GENERATION = """
+local generation = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(ARGV[1])) + 1
+redis.call('SET', KEYS[1], generation)
+redis.call('PUBLISH', ARGV[2], 'gen:' .. generation)
+return {generation, tonumber(redis.call('GET', KEYS[2]) or '0')}
+"""
+
+# KEYS: generation, list version; ARGV: at least these values.
+_RAISE_VERSIONS = """
+for i = 1, 2 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') < tonumber(ARGV[i]) then redis.call('SET', KEYS[i], ARGV[i]) end
+end
+return 1
 """
 
 
@@ -91,6 +112,8 @@ class RedisStore:
         self._guarded_set = self.client.register_script(_GUARDED_SET)
         self._invalidate = self.client.register_script(_INVALIDATE)
         self._get_or_lock = self.client.register_script(_GET_OR_LOCK)
+        self._bump = self.client.register_script(_BUMP_GENERATION)
+        self._raise = self.client.register_script(_RAISE_VERSIONS)
         self.errors = 0
         self.budget_refusals = 0  # calls not made because the request's Redis budget was spent
 
@@ -137,11 +160,11 @@ class RedisStore:
         return bool(stored)
 
     async def invalidate_write(
-        self, item_key: str, item_tombstone: str, city_id: int, lsn: int, tombstone_ttl: float
+        self, item_key: str, item_tombstone: str, city_id: int, lsn: int, tombstone_ttl: float, *, list_version: int
     ) -> int:
-        """Apply a write's invalidation; returns the new list version."""
+        """Apply a write's invalidation; returns the new list version (above `list_version`, the caller's)."""
         keys: list[Any] = [item_key, item_tombstone, LIST_TOMBSTONE, LIST_VERSION_KEY]
-        args: list[Any] = [lsn, int(tombstone_ttl * 1000), city_id, CHANNEL]
+        args: list[Any] = [lsn, int(tombstone_ttl * 1000), city_id, CHANNEL, list_version]
         return int(await self._call(lambda: self._invalidate(keys=keys, args=args)))
 
     async def versions(self) -> tuple[int, int]:
@@ -149,18 +172,20 @@ class RedisStore:
         generation, list_version = await self._call(lambda: self.client.mget([GENERATION_KEY, LIST_VERSION_KEY]))
         return int(generation or 0), int(list_version or 0)
 
-    async def bump_generation(self) -> tuple[int, int]:
+    async def bump_generation(self, generation: int) -> tuple[int, int]:
         """Make every cached entry unreachable (after writes whose invalidation could not reach Redis).
 
+        The new generation is above `generation` (the caller's) too, for the reason _INVALIDATE gives.
         Returns the new (generation, list version).
         """
+        keys: list[Any] = [GENERATION_KEY, LIST_VERSION_KEY]
+        new_generation, list_version = await self._call(lambda: self._bump(keys=keys, args=[generation, CHANNEL]))
+        return int(new_generation), int(list_version)
 
-        async def bump() -> tuple[int, int]:
-            generation = int(await self.client.incr(GENERATION_KEY))
-            await self.client.publish(CHANNEL, f"gen:{generation}")
-            return generation, int(await self.client.get(LIST_VERSION_KEY) or 0)
-
-        return await self._call(bump)
+    async def raise_versions(self, generation: int, list_version: int) -> None:
+        """Put back versions Redis forgot (flushed or restarted empty): never lower what it has."""
+        keys: list[Any] = [GENERATION_KEY, LIST_VERSION_KEY]
+        await self._call(lambda: self._raise(keys=keys, args=[generation, list_version]))
 
     async def try_lock(self, key: str, ttl: float) -> bool:
         """A short cross-instance lock for single-flight fills (expires by itself)."""
