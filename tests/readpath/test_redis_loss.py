@@ -89,3 +89,25 @@ async def test_redis_restarted_empty_loses_nothing_and_keeps_instances_coherent(
         await asyncio.sleep(1.5)  # the instances' breakers and invalidation listeners reconnect
 
     await check_loss(topo, restart)
+
+
+async def test_an_instance_started_after_a_flush_hands_out_versions_the_others_accept(topo: Topology) -> None:
+    # The instances write back the versions a flushed Redis forgot, so a newcomer, which learns its
+    # versions from Redis, does not invalidate under a list version the others already went past.
+    one = topo.apis[0].url
+    for round_ in range(3):
+        await write_all(one, f"Before {round_}")
+    client = redis.Redis.from_url(topo.redis.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    await asyncio.sleep(1.5)  # the instances' 1 s poll of the versions
+    newcomer = topo.start_api()
+    try:
+        newcomer.wait_ready()
+        await fill_caches(topo)
+        after = await write_all(newcomer.url, "From the newcomer")
+        await assert_readable_everywhere(topo, after, within=2.0)
+    finally:
+        newcomer.stop()
