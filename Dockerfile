@@ -8,6 +8,13 @@ ARG PYTHON_VERSION=3.12
 FROM ghcr.io/astral-sh/uv:0.9.26 AS uv
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS builder
+# A C toolchain, for the dependencies that publish no wheel for one of the platforms release.yml builds
+# (hdrhistogram has none for arm64): uv builds those from their sdist here. This stage is never shipped.
+# Versions are the base image's Debian release, not pinned one by one (DL3008).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=uv /uv /usr/local/bin/uv
 # Bytecode compiled at build time (faster start); copy, not hardlink, out of uv's cache mount;
 # the interpreter of the base image, never a downloaded one, so the final stage can run the venv.
@@ -28,16 +35,23 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
+# What the build is: release.yml passes the commit sha and the release version. CITYSCALE_COMMIT is
+# read at run time for the `cityscale_build_info{commit=...}` metric; both label the image (OCI labels).
+ARG CITYSCALE_COMMIT=unknown
+ARG CITYSCALE_VERSION=dev
 LABEL org.opencontainers.image.title="cityscale" \
       org.opencontainers.image.description="Read-heavy cities JSON API" \
-      org.opencontainers.image.licenses="MIT"
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.revision="${CITYSCALE_COMMIT}" \
+      org.opencontainers.image.version="${CITYSCALE_VERSION}"
 # A numeric user (no name lookup needed, and Kubernetes' runAsNonRoot can verify it).
 RUN groupadd --system --gid 10001 cityscale \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin cityscale
 COPY --from=builder --chown=10001:10001 /app/.venv /app/.venv
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    CITYSCALE_COMMIT="${CITYSCALE_COMMIT}"
 WORKDIR /app
 USER 10001:10001
 EXPOSE 3000

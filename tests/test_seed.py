@@ -64,3 +64,17 @@ def test_seed_options_are_validated() -> None:
     )
     assert result.returncode == 2
     assert "Invalid value for '--limit'" in result.stderr
+
+
+def test_progress_is_lines_on_stderr_and_stdout_stays_empty(database_url: str) -> None:
+    # Captured (not a terminal), as in a log or a CI job: the progress must still be there, line by line.
+    result = run_seed(database_url, "--limit", "4500")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    progress = [line for line in result.stderr.splitlines() if line.startswith("cityscale: seeding cities: ")]
+    assert progress == [
+        "cityscale: seeding cities: 2000/4500 (44 %)",
+        "cityscale: seeding cities: 4000/4500 (88 %)",
+        "cityscale: seeding cities: 4500/4500 (100 %)",
+    ]
+    assert result.stderr.splitlines()[-1].startswith("4500 cities from GeoNames (CC BY 4.0): ")

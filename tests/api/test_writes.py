@@ -89,10 +89,21 @@ def test_writes_without_the_right_token_are_refused(api: httpx.Client, headers: 
 
 def test_writes_are_refused_when_no_token_is_configured(module_database_url: str, scratch: Path) -> None:
     env = {"DATABASE_URL": module_database_url, "LOG_LEVEL": "warning"}
-    with api_instance(env, scratch / "logs") as instance:
-        response = httpx.post(f"{instance.url}/api/cities", json=NEW_CITY, headers={"Authorization": "Bearer anything"})
-        assert response.status_code == 403
-        assert "no API_TOKEN" in response.json()["detail"]
+    headers = {"Authorization": "Bearer anything"}
+    with api_instance(env, scratch / "logs") as instance, httpx.Client(base_url=instance.url, timeout=10) as client:
+        for response in (
+            client.post("/api/cities", json=NEW_CITY, headers=headers),
+            client.put("/api/cities/1", json=NEW_CITY, headers=headers),
+            client.patch("/api/cities/1", json={"population": 1}, headers=headers),
+            client.delete("/api/cities/1", headers=headers),
+            client.post("/api/cities", json=NEW_CITY),  # no credentials at all: still "writes are off"
+        ):
+            assert response.status_code == 403
+            assert response.headers["content-type"] == PROBLEM
+            problem = response.json()
+            assert problem["status"] == 403
+            assert "no API_TOKEN" in problem["detail"]  # says why, so the operator knows what to set
+        assert client.get("/api/cities/1").json()["city_name"] == "Shanghai"  # reads stay open, nothing changed
 
 
 @pytest.mark.parametrize(

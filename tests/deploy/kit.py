@@ -3,6 +3,7 @@ the validator tools installed in the project's virtualenv (the `lint` dependency
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -29,14 +30,25 @@ SHELL_SCRIPTS = sorted(
 )
 
 
+def under_ci() -> bool:
+    """CI sets CI=true (GitHub Actions does, and .ci/run exports it): there nothing may be skipped."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
 def tool(name: str) -> str:
-    """The path of a validator: the virtualenv's own first (uv installs them there), else PATH."""
+    """The path of a validator: the virtualenv's own first (uv installs them there), else PATH.
+
+    A missing validator skips the test on a developer's machine, with the reason, but FAILS it under
+    CI: a skipped validator there would let an invalid file land while the run stays green."""
     local = Path(sys.executable).parent / name
     if local.exists():
         return str(local)
     found = shutil.which(name)
     if found is None:
-        pytest.skip(f"{name} is not installed here (uv sync installs the lint group; Debian packages the rest)")
+        reason = f"{name} is not installed here (uv sync installs the lint group; Debian packages the rest)"
+        if under_ci():
+            pytest.fail(f"{reason}; CI=true, so a missing validator is a failure, not a skip")
+        pytest.skip(reason)
     return found
 
 

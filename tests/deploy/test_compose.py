@@ -53,8 +53,20 @@ def test_api_starts_only_after_a_successful_migration_and_healthy_dependencies()
     assert depends["migrate"]["condition"] == "service_completed_successfully"
     assert depends["postgres-primary"]["condition"] == "service_healthy"
     assert depends["redis"]["condition"] == "service_healthy"
-    assert services()["migrate"]["command"] == ["migrate"]
+    # --wait: a bounded wait for the database to accept connections (tests/deploy/test_migrate_wait.py).
+    command = services()["migrate"]["command"]
+    assert command[:2] == ["migrate", "--wait"]
+    assert 0 < float(command[2]) <= 300
     assert services()["migrate"]["depends_on"]["postgres-primary"]["condition"] == "service_healthy"
+
+
+def test_postgres_healthchecks_probe_over_tcp() -> None:
+    # The image's entrypoint runs init scripts on a server listening on the socket only: a check over
+    # the socket says healthy before any TCP client (the API, migrate, the replica) can connect.
+    for name in ("postgres-primary", "postgres-replica"):
+        test = services()[name]["healthcheck"]["test"]
+        assert test[0] == "CMD-SHELL", name
+        assert re.search(r"\b(pg_isready|psql) -h 127\.0\.0\.1\b", test[1]), f"{name}: {test[1]}"
 
 
 def test_every_dependency_names_a_service_and_waits_on_a_condition() -> None:

@@ -8,6 +8,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+import yaml
+
 from tests.deploy.kit import DOCKERFILE, REPO, compose
 
 # What each base image family is known to ship, for the healthcheck's program.
@@ -110,3 +112,26 @@ def test_build_context_excludes_secrets_and_local_state() -> None:
             continue
         for source in copy.split()[:-1]:
             assert source in allowed or f"{source}/" in allowed, source
+
+
+def test_final_stage_records_the_commit_for_build_info() -> None:
+    from cityscale.observability.collector import COMMIT_ENV
+
+    stage = final()
+    args = values(stage, "ARG")
+    assert f"{COMMIT_ENV}=unknown" in args, "the final stage must take the commit as a build arg"
+    env = " ".join(values(stage, "ENV"))
+    assert f'{COMMIT_ENV}="${{{COMMIT_ENV}}}"' in env, "the build arg must reach the running server as ENV"
+    # release.yml passes the commit it builds.
+    release = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text())
+    build = next(s for s in release["jobs"]["image"]["steps"] if str(s.get("uses", "")).startswith("docker/build-push"))
+    assert f"{COMMIT_ENV}=${{{{ github.sha }}}}" in build["with"]["build-args"].splitlines()
+
+
+def test_builder_has_a_c_toolchain_and_the_final_stage_none() -> None:
+    # For dependencies without a wheel for one of the platforms (tests/deploy/test_image_wheels.py).
+    builder = next(stage for stage in stages() if stage.name == "builder")
+    installs = [run for run in values(builder, "RUN") if "apt-get install" in run]
+    assert any("build-essential" in run and "--no-install-recommends" in run for run in installs)
+    assert all("rm -rf /var/lib/apt/lists/*" in run for run in installs)
+    assert not [run for run in values(final(), "RUN") if re.search(r"apt-get|build-essential|gcc", run)]

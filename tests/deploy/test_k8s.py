@@ -5,13 +5,16 @@ than the preStop pause, an HPA on CPU, a PDB, a migration Job and no Secret lite
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cityscale.settings import Settings
-from tests.deploy.kit import K8S_OVERLAYS, kustomize
+from tests.deploy.kit import K8S, K8S_OVERLAYS, REPO, kustomize
+from tests.observability.promql_names import metric_names
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -108,7 +111,10 @@ def test_autoscaling_and_disruption_budget(docs: list[dict[str, Any]]) -> None:
 def test_migration_job_runs_migrate(docs: list[dict[str, Any]]) -> None:
     job = one(docs, "Job", "cityscale-migrate")
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == ["migrate"]
+    # --wait: the Job may start before CloudNativePG's primary answers (tests/deploy/test_migrate_wait.py);
+    # the wait must end well inside the Job's own deadline.
+    assert container["args"][:2] == ["migrate", "--wait"]
+    assert 0 < float(container["args"][2]) < job["spec"]["activeDeadlineSeconds"]
     assert container["image"] == api_container(docs)["image"], "the Job must migrate to the API's version"
 
 
@@ -118,9 +124,53 @@ def test_service_and_ingress_reach_the_api(docs: list[dict[str, Any]]) -> None:
         one(docs, "Deployment", "cityscale-api")["spec"]["template"]["metadata"]["labels"].items()
     )
     ingress = one(docs, "Ingress", "cityscale-api")
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == service["metadata"]["name"]
-    assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+
+
+def ingress_matches(paths: list[dict[str, Any]], request_path: str) -> bool:
+    """Kubernetes' Ingress path matching: Exact is the whole path; Prefix matches by path element
+    (`/api` matches `/api` and `/api/cities`, not `/apix`); ImplementationSpecific is treated as a
+    plain string prefix, the widest reading."""
+    for item in paths:
+        path, kind = item["path"], item["pathType"]
+        if kind == "Exact" and request_path == path:
+            return True
+        if kind == "Prefix" and (path in ("/", request_path) or request_path.startswith(path.rstrip("/") + "/")):
+            return True
+        if kind == "ImplementationSpecific" and request_path.startswith(path):
+            return True
+    return False
+
+
+PUBLIC = ["/api/cities", "/api/cities/42", "/docs", "/openapi.json", "/healthz", "/readyz"]
+PRIVATE = ["/metrics", "/metrics/", "/", "/nginx_status", "/apix", "/docs/../metrics"]
+
+
+def test_ingress_publishes_only_the_public_paths(docs: list[dict[str, Any]]) -> None:
+    ingress = one(docs, "Ingress", "cityscale-api")
+    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+    assert {(path["path"], path["pathType"]) for path in paths} == {
+        ("/api", "Prefix"),
+        ("/docs", "Exact"),
+        ("/openapi.json", "Exact"),
+        ("/healthz", "Exact"),
+        ("/readyz", "Exact"),
+    }
+    assert "defaultBackend" not in ingress["spec"], "a default backend would publish every other path"
+    for request_path in PUBLIC:
+        assert ingress_matches(paths, request_path), request_path
+    for request_path in PRIVATE:
+        assert not ingress_matches(paths, request_path), f"{request_path} reaches the API from outside"
+
+
+def test_ingress_matcher_would_catch_a_catch_all_route() -> None:
+    catch_all = [{"path": "/", "pathType": "Prefix"}]
+    assert ingress_matches(catch_all, "/metrics")
+    assert not ingress_matches([{"path": "/api", "pathType": "Prefix"}], "/apix")
 
 
 def test_redis_is_a_bounded_cache(docs: list[dict[str, Any]]) -> None:
@@ -133,3 +183,24 @@ def test_redis_is_a_bounded_cache(docs: list[dict[str, Any]]) -> None:
 def test_no_secret_is_committed(docs: list[dict[str, Any]]) -> None:
     # Secrets come from the CNPG operator and from `kubectl create secret` (docs/deploy.md).
     assert by_kind(docs, "Secret") == []
+
+
+def commented_keda_alternative() -> dict[str, Any]:
+    text = (K8S / "base" / "hpa.yaml").read_text()
+    block = text[text.index("# apiVersion: keda.sh/") :].split("\n#\n")[0]
+    data = yaml.safe_load("\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_commented_request_rate_alternative_reads_a_metric_the_service_exports() -> None:
+    keda = commented_keda_alternative()
+    assert keda["kind"] == "ScaledObject"
+    assert keda["spec"]["scaleTargetRef"]["name"] == "cityscale-api"
+    (trigger,) = keda["spec"]["triggers"]
+    names = metric_names(trigger["metadata"]["query"])
+    assert names
+    sources = "\n".join(path.read_text() for path in (REPO / "src" / "cityscale").rglob("*.py"))
+    for name in names:
+        family = re.sub(r"_(count|sum|bucket|total)$", "", name)
+        assert f'"{family}"' in sources, f"{name}: no metric family {family} in the service"

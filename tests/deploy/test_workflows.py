@@ -56,7 +56,8 @@ def test_ci_runs_the_readme_test_command_checks_and_services() -> None:
     services = ci["jobs"]["services"]["services"]
     assert services["postgres"]["image"].startswith("postgres:18")
     assert services["redis"]["image"].startswith("redis:")
-    assert "cityscale migrate" in steps["services"]
+    assert "cityscale migrate --wait" in steps["services"]
+    assert "pg_isready -h 127.0.0.1" in ci["jobs"]["services"]["services"]["postgres"]["options"]
     assert "docker compose up" in steps["compose"]
 
 
@@ -79,3 +80,28 @@ def test_release_pushes_multi_arch_to_docker_hub_only_from_main_and_tags() -> No
     assert build["push"] is True
     assert build["tags"] == "${{ steps.meta.outputs.tags }}"
     assert {"docker/setup-qemu-action", "docker/setup-buildx-action"} <= set(by_action)
+
+
+def packages_scripts_test_ensures() -> set[str]:
+    text = (REPO / "scripts" / "test").read_text().replace("\\\n", " ")
+    (line,) = [line for line in text.splitlines() if line.strip().startswith("ensure_packages ")]
+    pairs = line.split()[1:]
+    assert all(":" in pair for pair in pairs), line
+    return {pair.split(":", 1)[1] for pair in pairs}
+
+
+def packages_ci_installs() -> set[str]:
+    steps = workflow("ci.yml")["jobs"]["test"]["steps"]
+    commands = " ".join(str(step.get("run", "")) for step in steps)
+    found: set[str] = set()
+    for match in re.finditer(r"apt-get install((?:\s+[\w.+-]+)+)", commands):
+        found |= {word for word in match.group(1).split() if not word.startswith("-")}
+    return found
+
+
+def test_ci_installs_every_package_the_test_script_needs() -> None:
+    # scripts/test (through .ci/run) installs a missing package only as root; GitHub's runner user is
+    # not root, so CI must install each one itself, or the suite stops before its first test.
+    needed = packages_scripts_test_ensures()
+    assert {"postgresql", "redis-server", "nginx", "prometheus", "prometheus-postgres-exporter"} <= needed
+    assert needed <= packages_ci_installs(), f"ci.yml does not install {sorted(needed - packages_ci_installs())}"

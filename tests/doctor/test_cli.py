@@ -67,7 +67,21 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 def test_the_whole_incident_is_diagnosed_at_once(tmp_path: Path, pg: PostgresCluster) -> None:
-    """Every fault of the original incident in one fixture; each reported with its id, evidence and fix."""
+    """Every fault of the original incident in one fixture; each reported with its id, evidence and fix,
+    and nothing else reported but the faults' own consequences.
+
+    Real: the alias in /root/.bashrc, the daemon.json with `userns-remap-to`, the immutable attribute
+    (chattr +i, where the filesystem supports it, as this machine's ext4 does), nginx listening on the
+    API's published port, a client process holding pooled connections idle in transaction on a real
+    PostgreSQL, the 100 ms timeout and DB_HOST=localhost in the compose file, a database without the
+    schema.
+    Simulated, and why: "inside a container" is the `/.dockerenv` marker dockerd creates (no Docker
+    Engine here); the build cache is a sparse file whose apparent size (what `docker system df`
+    counts) exceeds the free space, so the test does not really fill the shared disk; nginx holds a
+    free port the compose file maps to the API's 3000 rather than 3000 itself, which other engineers'
+    stacks on this machine may use. dockerd cannot run here, so "dockerd does not start" is seen
+    through the key check (dockerd's own rule), not through `docker.daemon-running`.
+    """
     world = clean_world(tmp_path / "root")
     world.write("/root/.bashrc", world.read("/root/.bashrc") + INCIDENT_ALIAS)  # 1. alias shadowing docker
     daemon_json = world.write("/etc/docker/daemon.json", '{\n  "userns-remap-to": "default"\n}\n')  # 2. invalid key
@@ -76,6 +90,7 @@ def test_the_whole_incident_is_diagnosed_at_once(tmp_path: Path, pg: PostgresClu
     url = empty_database(pg)  # 8. schema never loaded
     api_port = free_port()
     env = db_parts(url) | {"DB_HOST": "localhost", "DB_CONNECT_TIMEOUT": "0.1", "DB_POOL_MAX": "2"}  # 7. and 6.
+    env["API_TOKEN"] = "k9Vq2-real-token-4f1e"  # not one of the incident's faults
     environment = "".join(f"      {k}: '{v}'\n" for k, v in env.items())
     world.write(
         "/compose.yaml",
@@ -104,14 +119,22 @@ def test_the_whole_incident_is_diagnosed_at_once(tmp_path: Path, pg: PostgresClu
         "database.schema": ("no table public.cities", "cityscale migrate"),
         "docker.disk-usage": ("build cache under /var/lib/docker/buildkit", "docker builder prune"),
     }
-    if unsupported is None:
-        expected["docker.config-immutable"] = ("/etc/docker/daemon.json: immutable", "chattr -i")
+    if unsupported is None:  # ext4 here; on a filesystem without attributes the other faults are still checked
+        expected["docker.config-immutable"] = ("/etc/docker/daemon.json: immutable", "sudo chattr -i -a")
     for check_id, (evidence, remediation) in expected.items():
         finding = checks[check_id]
         assert finding["status"] == "fail", (check_id, finding)
         assert any(evidence in line for line in finding["evidence"]), (check_id, finding["evidence"])  # type: ignore[attr-defined]
         assert remediation in str(finding["remediation"]), (check_id, finding["remediation"])
-    assert checks["config.compose-ports"]["status"] == "warn"  # the original's unquoted 3000:3000
+    # the faults' consequences, each reported once more by the check that sees them from its side
+    consequences = {
+        "config.settings": "fail",  # an instance would refuse the 100 ms timeout at start-up
+        "config.compose-ports": "warn",  # the original's unquoted 3000:3000
+        "config.compose-healthchecks": "warn",  # the original compose file had none
+        "stack.api-ready": "warn",  # nginx, not the API, answers on the API's port
+    }
+    reported = {i: c["status"] for i, c in checks.items() if c["status"] in {"warn", "fail"}}
+    assert reported == dict.fromkeys(expected, "fail") | consequences
 
 
 def test_a_clean_system_has_no_warning(
@@ -225,3 +248,59 @@ def test_fix_on_a_terminal_asks_before_writing(world: World) -> None:
             os.close(follower)
         assert "apply this change?" in done.stderr
         assert path.read_text() == expected
+
+
+def test_colour_only_when_stdout_is_a_terminal(world: World) -> None:
+    """The same run on a real pty is coloured (WARN in yellow); piped it is plain (checked above)."""
+    import os
+
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cityscale", "doctor", "--root", str(world.root), "--only", "config.api-token"],
+            stdout=follower, stderr=subprocess.PIPE, text=True, timeout=60, check=False, env={"PATH": PATH},
+        )  # fmt: skip
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    out = b"".join(chunks).decode()
+    assert done.returncode == 1, done.stderr
+    assert "\x1b[33m\x1b[22mWARN\x1b[0m  config.api-token" in out  # yellow, not bold
+    piped = subprocess.run(
+        [sys.executable, "-m", "cityscale", "doctor", "--root", str(world.root), "--only", "config.api-token"],
+        capture_output=True, text=True, timeout=60, check=False, env={"PATH": PATH},
+    )  # fmt: skip
+    assert "WARN  config.api-token" in piped.stdout
+    assert "\x1b[" not in piped.stdout
+
+
+def test_fix_never_runs_chattr_or_kills_a_process(world: World) -> None:
+    """Exit 2 on a failure; --fix --yes leaves the immutable file and the port's holder alone and
+    says the remediation lines are for a person."""
+    from cityscale.doctor.fileattrs import Attribute, read_attributes
+    from tests.doctor.listeners import python_listener
+
+    path = world.root / "etc/docker/daemon.json"
+    port = free_port()
+    with immutable(path) as unsupported, python_listener(port) as holder:
+        if unsupported:
+            pytest.skip(f"this filesystem cannot set the immutable attribute: {unsupported}")
+        runner = CliRunner()
+        only = ["--only", "docker.config-immutable", "--only", "network.ports"]
+        argv = ["doctor", "--root", str(world.root), "--port", str(port), "--fix", "--yes", *only]
+        result = runner.invoke(cli, argv, env={"PATH": PATH})
+        assert result.exit_code == 2
+        assert "nothing to fix automatically (the remediation lines say what to do by hand)" in result.stderr
+        assert "sudo chattr -i -a /etc/docker/daemon.json" in result.stdout
+        assert f"kill {holder.pid}" in result.stdout
+        assert Attribute.IMMUTABLE in read_attributes(path).flags
+        assert holder.poll() is None  # still running

@@ -111,6 +111,7 @@ def test_validate_true_makes_dockerd_exit(world: World) -> None:
     finding = world.check("docker.daemon-json-ignored")
     assert finding.status is Status.FAIL
     assert "configuration OK" in finding.outcome.evidence[0]
+    assert finding.outcome.remediation.startswith('remove the "validate" key from /etc/docker/daemon.json')
 
 
 @pytest.mark.parametrize(
@@ -126,6 +127,7 @@ def test_silently_ignored_keys_warn(world: World, config: dict[str, object], mes
     finding = world.check("docker.daemon-json-ignored")
     assert finding.status is Status.WARN
     assert any(message in e for e in finding.outcome.evidence)
+    assert finding.outcome.remediation.startswith("edit /etc/docker/daemon.json as shown")
 
 
 @pytest.mark.parametrize("key", ["hosts", "containerd"])
@@ -136,6 +138,7 @@ def test_keys_that_repeat_the_units_flags_fail(world: World, key: str) -> None:
     assert any(
         f"{key!r} is also given as a flag in /lib/systemd/system/docker.service" in e for e in finding.outcome.evidence
     )
+    assert "systemctl edit docker" in finding.outcome.remediation
 
 
 def test_drop_in_that_resets_exec_start_removes_the_conflict(world: World) -> None:

@@ -16,7 +16,7 @@ from cityscale.doctor.report import Status
 from cityscale.stack.ports import free_port
 from cityscale.stack.postgres import PostgresCluster
 from cityscale.stack.redis import RedisServer
-from tests.doctor.listeners import leaked_connections
+from tests.doctor.listeners import leaked_connections, python_listener
 from tests.doctor.worlds import World
 from tests.support.servers import remove, running_redis, scratch_dir
 
@@ -70,6 +70,34 @@ def test_schema_never_loaded(world: World, pg: PostgresCluster) -> None:
     assert finding.outcome.remediation.startswith("cityscale migrate")
 
 
+def test_schema_behind_head_or_loaded_by_hand(world: World, pg: PostgresCluster) -> None:
+    """A real database with the table but an old (or no) recorded migration."""
+    url = empty_database(pg)
+    world.environ["DATABASE_URL"] = url
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute("CREATE TABLE cities (id int)"))
+    by_hand = world.check("database.schema")
+    assert by_hand.status is Status.FAIL
+    assert by_hand.outcome.summary == "the cities table exists but no migration is recorded (loaded by hand?)"
+    assert by_hand.outcome.remediation.startswith("cityscale migrate")
+    asyncio.run(
+        execute(
+            "CREATE TABLE alembic_version (version_num varchar(32)); INSERT INTO alembic_version VALUES ('0000old')"
+        )
+    )
+    behind = world.check("database.schema")
+    assert behind.status is Status.WARN
+    assert behind.outcome.summary.startswith("schema at 0000old, the code expects ")
+    assert behind.outcome.remediation.startswith("cityscale migrate")
+
+
 def test_leaked_connections_idle_in_transaction(world: World, database_url: str) -> None:
     world.environ.update({"DATABASE_URL": database_url, "DB_POOL_MAX": "2"})
     with leaked_connections(database_url, 3):
@@ -90,6 +118,7 @@ def test_one_stuck_transaction_within_the_pool_size_is_still_a_leak(world: World
         finding = world.check("database.connection-leak")
     assert finding.status is Status.FAIL
     assert finding.outcome.summary == "connection leak: 1 session(s) idle in transaction"
+    assert "idle_in_transaction_session_timeout" in finding.outcome.remediation
 
 
 def test_unreachable_database_is_refused_and_the_rest_skip(world: World, database_url: str) -> None:
@@ -120,11 +149,30 @@ def test_wrong_password_is_an_auth_error(world: World, database_url: str) -> Non
     assert "authentication failed" in finding.outcome.summary
 
 
+def test_a_server_that_never_answers_is_a_timeout(world: World) -> None:
+    """A real process listening on the port that never speaks PostgreSQL (the kernel completes the TCP
+    handshake from its backlog): the doctor gives up after its own 3 s, not the configured timeout."""
+    port = free_port()
+    world.environ["DATABASE_URL"] = f"postgresql://u:p@127.0.0.1:{port}/cities"
+    with python_listener(port):
+        finding = world.check("database.reachable")
+    assert finding.status is Status.FAIL
+    assert finding.outcome.summary.startswith(
+        f"cannot connect to the primary: no answer from 127.0.0.1:{port} within 3 s"
+    )
+    assert finding.outcome.remediation == f"pg_isready -h 127.0.0.1 -p {port} -t 5"
+
+
 def test_pools_larger_than_max_connections(world: World, database_url: str) -> None:
     world.environ.update({"DATABASE_URL": database_url, "DB_POOL_MAX": "500"})
     finding = world.check("database.pool-capacity", instances=4)
     assert finding.status is Status.FAIL
     assert "DB_POOL_MAX 500 x 4 instance(s) = 2000" in finding.outcome.evidence[0]
+    assert finding.outcome.remediation.startswith("set DB_POOL_MAX=")
+    assert "PgBouncer" in finding.outcome.remediation
+    world.write("/compose.yaml", "services:\n  api:\n    image: cityscale\n    deploy: {replicas: 3}\n")
+    from_compose = world.check("database.pool-capacity")  # instances from the api's replicas
+    assert "DB_POOL_MAX 500 x 3 instance(s) = 1500" in from_compose.outcome.evidence[0]
 
 
 def test_replica_that_is_a_primary_or_unreachable(world: World, database_url: str) -> None:
@@ -135,6 +183,7 @@ def test_replica_that_is_a_primary_or_unreachable(world: World, database_url: st
     assert finding.status is Status.FAIL
     assert any("not a standby" in e for e in finding.outcome.evidence)
     assert any("connection refused" in e for e in finding.outcome.evidence)
+    assert "list only standbys in DB_REPLICA_URLS" in finding.outcome.remediation
 
 
 def test_no_database_configured_skips_with_reason(world: World) -> None:
@@ -150,6 +199,27 @@ def test_redis_running_as_a_cache(world: World, redis_server: RedisServer) -> No
     assert "maxmemory-policy allkeys-lru" in finding.outcome.evidence[0]
 
 
+@pytest.mark.parametrize(("setting", "value"), [("maxmemory-policy", "noeviction"), ("maxmemory", "0")])
+def test_redis_that_does_not_evict_like_a_cache_warns(
+    world: World, redis_server: RedisServer, setting: str, value: str
+) -> None:
+    """A real Redis reconfigured at runtime: refusing writes when full, or unbounded, is not a cache."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    previous = client.config_get(setting)[setting]
+    client.config_set(setting, value)
+    try:
+        world.environ["REDIS_URL"] = redis_server.url
+        finding = world.check("cache.redis")
+    finally:
+        client.config_set(setting, previous)
+        client.close()
+    assert finding.status is Status.WARN
+    assert f"{setting} {value}" in finding.outcome.evidence[0]
+    assert "CONFIG SET maxmemory-policy allkeys-lru" in finding.outcome.remediation
+
+
 def test_redis_stopped(world: World) -> None:
     base = scratch_dir("doctor-redis-stopped")
     server = RedisServer(base)
@@ -163,6 +233,7 @@ def test_redis_stopped(world: World) -> None:
     finding = world.check("cache.redis")
     assert finding.status is Status.FAIL
     assert f"cannot connect to Redis at 127.0.0.1:{server.port}" in finding.outcome.summary
+    assert finding.outcome.remediation.startswith("systemctl start redis-server")
 
 
 def test_redis_not_configured_skips(world: World) -> None:
@@ -230,3 +301,4 @@ def test_old_idle_connections_warn(world: World, database_url: str, monkeypatch:
         finding = world.check("database.connection-leak")
     assert finding.status is Status.WARN
     assert finding.outcome.summary == "2 connection(s) idle for over 0.5 s"
+    assert "pg_stat_activity WHERE application_name = 'cityscale'" in finding.outcome.remediation

@@ -102,12 +102,6 @@ def test_docker_context_in_client_config(world: World) -> None:
     assert world.check("host.docker-env").status is Status.OK
 
 
-def test_socket_check_skips_on_a_fixture_root(world: World) -> None:
-    finding = world.check("host.docker-socket")
-    assert finding.status is Status.SKIP
-    assert "--root" in finding.outcome.summary
-
-
 def test_interactive_shell_runs_the_alias(tmp_path: Path) -> None:
     """The real bash, interactive, with a home whose .bashrc defines the incident's alias."""
     import shutil
@@ -143,3 +137,38 @@ def test_fix_of_an_alias_keeps_crlf_line_ends(world: World) -> None:
         b"alias ll='ls -l'\r\n# disabled by cityscale doctor (it shadowed the docker command): alias docker=podman\r\n"
     )
     assert world.check("host.shell-alias").status is Status.OK
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[ -f ~/.docker_aliases ] && . ~/.docker_aliases\n",
+        "if [ -f ~/.docker_aliases ]; then source ~/.docker_aliases; fi\n",
+        "test -r ~/.docker_aliases || true; . ~/.docker_aliases\n",
+    ],
+)
+def test_alias_in_a_file_sourced_on_a_one_line_condition(world: World, line: str) -> None:
+    world.write("/root/.bashrc", world.read("/root/.bashrc") + line)
+    world.write("/root/.docker_aliases", INCIDENT_ALIAS)
+    finding = world.check("host.shell-alias")
+    assert finding.status is Status.FAIL
+    assert any(e.startswith("/root/.docker_aliases:1: alias:") for e in finding.outcome.evidence)
+    assert "sed -i '1s/^/# /' /root/.docker_aliases" in finding.outcome.remediation
+
+
+def test_a_later_unalias_undoes_the_alias(world: World) -> None:
+    """`unalias docker` after the alias (here in a sourced file, later in the chain) leaves the real docker."""
+    world.write("/root/.bash_aliases", "alias docker=podman\n")
+    world.write("/root/.bashrc", world.read("/root/.bashrc") + "unalias docker 2>/dev/null\n")
+    assert world.check("host.shell-alias").status is Status.OK
+    world.write("/root/.bashrc", world.read("/root/.bashrc") + "alias docker='echo no'\n")
+    finding = world.check("host.shell-alias")  # defined again after the unalias
+    assert finding.status is Status.FAIL
+    assert [e.split(": ")[0] for e in finding.outcome.evidence] == [
+        f"/root/.bashrc:{len(world.read('/root/.bashrc').splitlines())}"
+    ]
+
+
+def test_unalias_does_not_undo_a_function(world: World) -> None:
+    world.write("/root/.bashrc", world.read("/root/.bashrc") + "docker() { echo no; }\nunalias docker\n")
+    assert world.check("host.shell-alias").status is Status.FAIL

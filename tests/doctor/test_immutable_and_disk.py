@@ -97,3 +97,40 @@ def test_data_root_from_daemon_json_is_where_the_cache_is_measured(world: World)
     finding = world.check("docker.disk-usage")
     assert finding.status is Status.FAIL
     assert finding.outcome.evidence[0].startswith("build cache under /srv/docker/buildkit:")
+
+
+def test_append_only_drop_in_is_found(world: World) -> None:
+    """`chattr +a`: the file can grow but not be rewritten, so an editor's save fails just the same."""
+    import subprocess
+
+    path = world.write("/etc/systemd/system/docker.service.d/override.conf", "[Service]\n")
+    done = subprocess.run(["chattr", "+a", str(path)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"this filesystem cannot set the append-only attribute: {done.stderr.strip()}")
+    try:
+        finding = world.check("docker.config-immutable")
+    finally:
+        subprocess.run(["chattr", "-a", str(path)], check=True)
+    assert finding.status is Status.FAIL
+    assert finding.outcome.evidence == (
+        "/etc/systemd/system/docker.service.d/override.conf: append-only (read with statx)",
+    )
+    assert "sudo chattr -i -a /etc/systemd/system/docker.service.d/override.conf" in finding.outcome.remediation
+
+
+def test_without_statx_the_ioctl_reads_the_same_attribute(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where libc has no statx (or the kernel answers ENOSYS), FS_IOC_GETFLAGS, as lsattr uses, decides."""
+    from cityscale.doctor import fileattrs
+
+    def no_statx(_path: object) -> fileattrs.Attributes:
+        raise fileattrs._StatxUnavailable  # the fallback's trigger, as a libc without statx causes it
+
+    monkeypatch.setattr(fileattrs, "_via_statx", no_statx)
+    path = world.root / "etc/docker/daemon.json"
+    assert fileattrs.read_attributes(path) == fileattrs.Attributes(frozenset(), "ioctl")
+    with immutable(path) as unsupported:
+        if unsupported:
+            pytest.skip(f"this filesystem cannot set the immutable attribute: {unsupported}")
+        finding = world.check("docker.config-immutable")
+    assert finding.status is Status.FAIL
+    assert finding.outcome.evidence == ("/etc/docker/daemon.json: immutable (read with ioctl)",)

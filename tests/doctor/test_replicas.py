@@ -60,3 +60,4 @@ def test_streaming_replica_then_lagging(world: World, pg: PostgresCluster, repli
     assert finding.status is Status.WARN
     assert "bytes of WAL received but not replayed, replay is paused" in finding.outcome.evidence[0]
     assert "behind (MAX_REPLICA_LAG 0.5 s)" in finding.outcome.evidence[0]
+    assert finding.outcome.remediation.startswith("SELECT * FROM pg_stat_replication;")

@@ -7,7 +7,10 @@ The tests share one data directory and run in file order: the first starts the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,8 +25,10 @@ import pytest
 import yaml
 
 from cityscale.stack.exporters import missing_exporters
+from cityscale.stack.ports import port_holder
 from cityscale.stack.prometheus import prometheus_binary
-from cityscale.stack.state import is_locked
+from cityscale.stack.state import StackState, is_locked
+from cityscale.stack.topology import DEFAULT_PORT
 from tests.e2e.up_process import UpProcess, processes_mentioning
 from tests.support.load import SteadyLoad
 from tests.support.logs import wait_for_lines
@@ -113,6 +118,26 @@ def test_status_reports_every_component_healthy(running: UpProcess) -> None:
     assert sorted(rows) == sorted(components)
     assert rows["nginx"][1:4] == [str(components["nginx"]["pid"]), str(running.port), "yes"]
     assert "streaming" in " ".join(rows["replica-1"])
+
+
+def test_the_banner_names_every_part_s_url_and_log_and_every_link_answers(running: UpProcess) -> None:
+    banner = running.output().split("cityscale is up:", 1)[1].split("Ctrl-C stops everything.", 1)[0]
+    components = running.status_json()["components"]
+    for name, component in components.items():
+        line = next((line for line in banner.splitlines() if line.split()[:1] == [name]), None)
+        assert line is not None, f"{name} is not in the banner:\n{banner}"
+        assert component["log"] in line, (name, line)
+        assert Path(component["log"]).exists(), (name, component["log"])
+    for log in ("access.log", "error.log"):
+        assert str(running.data_dir / "nginx" / "logs" / log) in banner
+    assert "redis/redis.log" in banner
+    urls = re.findall(r"http://127\.0\.0\.1:\d+[^\s;)]*", banner)
+    assert len(urls) >= 2 + 2 * 2  # nginx (API, docs, status), each instance (readyz, metrics), ...
+    for url in urls:
+        answer = httpx.get(url, timeout=10, follow_redirects=True)
+        assert answer.status_code == 200, (url, answer.status_code)
+    if "prometheus" in components:
+        assert re.search(r"alerts: http://127\.0\.0\.1:\d+/(classic/)?alerts;", banner), banner
 
 
 def test_prometheus_scrapes_every_instance_and_loads_the_alert_rules(running: UpProcess) -> None:
@@ -210,6 +235,7 @@ def test_ctrl_c_stops_every_child(running: UpProcess) -> None:
     assert processes_mentioning(running.data_dir) == []
     assert not is_locked(running.data_dir)
     assert not (running.data_dir / "state.json").exists()
+    assert list(running.data_dir.rglob("*.pid")) == []  # nginx.pid, postmaster.pid: none left stale
     assert "stopped; every part is down" in running.output()
     status = running.status_json()
     assert (status["running"], status["exit_code"]) == (False, 1)
@@ -224,9 +250,14 @@ def test_a_restart_on_the_same_data_dir_keeps_the_data(data_dir: Path) -> None:
             f"{first.url}/api/cities", json={"city_name": "Keepsake", "country": "Japan"}, headers=headers, timeout=10
         )
         assert created.status_code == 201
+        processes = first.every_process()
         assert first.stop(signal.SIGTERM) == 0
     finally:
         first.kill_leftovers()
+    alive = [p for p in processes if _still_running(p)]
+    assert alive == [], f"left running after SIGTERM: {[(p.pid, p.name()) for p in alive]}"
+    assert not is_locked(data_dir)
+    assert list(data_dir.rglob("*.pid")) == []
     output_before = first.output()
 
     second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
@@ -238,6 +269,57 @@ def test_a_restart_on_the_same_data_dir_keeps_the_data(data_dir: Path) -> None:
         assert second.stop(signal.SIGINT) == 0
     finally:
         second.kill_leftovers()
+
+
+def test_rate_limit_answers_429_beyond_the_limit_when_asked(data_dir: Path) -> None:
+    up = UpProcess(data_dir, extra_args=("--auto-ports", "--rate-limit", "2")).start()
+    try:
+        with httpx.Client(base_url=up.url, timeout=10) as client:
+            # 2 per second plus a burst of 2: at most about 4 of 20 back-to-back GETs pass.
+            answers = [client.get("/healthz") for _ in range(20)]
+        statuses = [answer.status_code for answer in answers]
+        assert statuses[0] == 200
+        assert statuses.count(429) >= 10, statuses
+        refused = next(answer for answer in answers if answer.status_code == 429)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] == "1"
+        assert up.stop(signal.SIGINT) == 0
+    finally:
+        up.kill_leftovers()
+    # Without --rate-limit the same burst is never refused (also what every test above relies on).
+    up = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        with httpx.Client(base_url=up.url, timeout=10) as client:
+            assert {client.get("/healthz").status_code for _ in range(20)} == {200}
+        assert up.stop(signal.SIGINT) == 0
+    finally:
+        up.kill_leftovers()
+
+
+def test_auto_ports_moves_off_a_taken_default_port_and_status_reports_the_new_ones(data_dir: Path) -> None:
+    saved = json.loads((data_dir / "ports.json").read_text())
+    with contextlib.ExitStack() as held:
+        for port in (DEFAULT_PORT, saved["redis"], saved["api-1"]):
+            sock = held.enter_context(socket.socket())
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with contextlib.suppress(OSError):  # already taken by someone else: taken all the same
+                sock.bind(("127.0.0.1", port))
+                sock.listen()
+            assert port_holder(port) is not None, port
+        up = UpProcess(data_dir, port=None, extra_args=("--auto-ports",)).start()
+        try:
+            components = up.status_json()["components"]
+            moved = {name: components[name]["port"] for name in ("nginx", "redis", "api-1")}
+            assert moved["nginx"] != DEFAULT_PORT
+            assert moved["redis"] != saved["redis"]
+            assert moved["api-1"] != saved["api-1"]
+            assert all(component["healthy"] for component in components.values()), components
+            assert up.url == f"http://127.0.0.1:{moved['nginx']}"
+            assert f"cityscale is up: {up.url}/api/cities" in up.output()
+            assert httpx.get(f"{up.url}/api/cities/1", timeout=10).status_code == 200
+            assert up.stop(signal.SIGINT) == 0
+        finally:
+            up.kill_leftovers()
 
 
 def test_an_up_killed_with_sigkill_blocks_nothing_and_leaves_no_orphans(data_dir: Path) -> None:
@@ -261,6 +343,39 @@ def test_an_up_killed_with_sigkill_blocks_nothing_and_leaves_no_orphans(data_dir
         second.kill_leftovers()
     alive = [p for p in [*left_behind, *processes] if _still_running(p)]
     assert alive == [], f"left running: {[(p.pid, p.name()) for p in alive]}"
+
+
+def test_an_up_killed_while_starting_had_its_parts_on_record_and_the_next_one_stops_them(data_dir: Path) -> None:
+    first = UpProcess(data_dir, extra_args=("--auto-ports",))
+    with first.stderr_path.open("ab") as stderr:
+        first.process = subprocess.Popen(first.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the instances are started and recorded, still booting: not ready
+            state = StackState.load(data_dir)
+            if state is not None and state.owner_pid == first.process.pid and "api-2" in state.components:
+                break
+            assert first.process.poll() is None, first.output()
+            assert time.monotonic() < deadline, first.output()
+            time.sleep(0.02)
+        assert state.ready is False
+        first.stop(signal.SIGKILL)
+    except BaseException:
+        first.kill_leftovers()
+        raise
+    orphans = {name: psutil.Process(state.components[name].pid) for name in ("redis", "api-1", "api-2")}
+    assert all(_still_running(p) for p in orphans.values())  # orphaned by the kill, holding their ports
+
+    second = UpProcess(data_dir, extra_args=("--auto-ports",)).start()
+    try:
+        for name, process in orphans.items():
+            assert f"stopping {name} (pid {process.pid}) left running by a previous `up`" in second.output()
+            assert not _still_running(process)
+        assert httpx.get(f"{second.url}/api/cities/1", timeout=10).status_code == 200
+        assert second.stop(signal.SIGINT) == 0
+    finally:
+        second.kill_leftovers()
+    assert processes_mentioning(data_dir) == []
 
 
 def test_a_taken_port_is_named_before_anything_starts(data_dir: Path) -> None:
@@ -291,6 +406,12 @@ def test_ctrl_c_during_the_first_run_leaves_a_data_dir_the_next_run_completes() 
         while "creating replica-1" not in first.output() and time.monotonic() < deadline:
             assert first.process.poll() is None, first.output()
             time.sleep(0.05)
+        # The state is on record from the start, with the parts started so far, and not ready.
+        starting = StackState.load(data_dir)
+        assert starting is not None
+        assert (starting.owner_pid, starting.ready) == (first.process.pid, False)
+        assert "primary" in starting.components
+        assert "nginx" not in starting.components
         assert first.stop(signal.SIGINT) == 0  # in the middle of pg_basebackup, or just after it
         assert processes_mentioning(data_dir) == []
 

@@ -25,7 +25,7 @@ SEED_LIMIT = 300  # the largest cities only: the first run stays short
 class UpProcess:
     data_dir: Path
     extra_args: tuple[str, ...] = ()
-    port: int = field(default_factory=free_port)
+    port: int | None = field(default_factory=free_port)  # None: `up`'s default port (8080)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -33,14 +33,15 @@ class UpProcess:
         return self.data_dir.parent / f"{self.data_dir.name}-up-stderr.log"
 
     def argv(self) -> list[str]:
+        port = [] if self.port is None else ["--port", str(self.port)]
         return [
-            sys.executable, "-m", "cityscale", "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
+            sys.executable, "-m", "cityscale", "up", "--data-dir", str(self.data_dir), *port,
             "--replicas", "1", "--instances", "2", "--seed-limit", str(SEED_LIMIT), "--nginx-workers", "1",
             "--log-level", "warning", *self.extra_args,
         ]  # fmt: skip
 
     def start(self, *, timeout: float = 180) -> UpProcess:
-        """Start `up` and wait until it has written its state (everything is ready then)."""
+        """Start `up` and wait until its state says every part is ready."""
         with self.stderr_path.open("ab") as stderr:
             self.process = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + timeout
@@ -48,7 +49,7 @@ class UpProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"`cityscale up` exited with {self.process.returncode}:\n{self.output()}")
             state = StackState.load(self.data_dir)
-            if state is not None and state.owner_pid == self.process.pid:
+            if state is not None and state.owner_pid == self.process.pid and state.ready:
                 return self
             time.sleep(0.1)
         self.stop(signal.SIGKILL)

@@ -10,7 +10,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
-RULES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
+# The rules as shipped in the package (the source); deploy/prometheus/rules is Compose's identical copy.
+PACKAGED_RULES_DIR = REPO / "src" / "cityscale" / "observability" / "rules"
+RULES = sorted(PACKAGED_RULES_DIR.glob("*.yml"))
 RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 
 

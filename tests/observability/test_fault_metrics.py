@@ -1,7 +1,8 @@
 """Cache, Redis and replica metrics on the real read path, before and during injected faults.
 
 One instance in front of a primary, a streaming replica and Redis (tests/support/topology.py); each
-step injects a fault and waits for the matching metric to move.
+step injects a fault (replica replay paused, replica stopped, a slow load, Redis blackholed, every
+database down) and waits for the matching metric to move.
 """
 
 from __future__ import annotations
@@ -55,7 +56,25 @@ async def test_cache_redis_and_replica_metrics_follow_faults(topo: Topology) -> 
         assert value(warm, requests_total, layer="redis", result="miss") >= 1
         assert value(warm, requests_total, layer="l1", result="hit") >= 1
 
-        # 2. Replica down: the monitor reports it and its breaker trips; reads fall back to the primary.
+        # 2. Replica replay paused (pg_wal_replay_pause) while the primary takes a write: the replica
+        #    receives WAL it does not apply, so its lag gauge rises past MAX_REPLICA_LAG (1 s here).
+        await topo.query_replica("SELECT pg_wal_replay_pause()")
+        try:
+            await topo.query_primary("UPDATE cities SET population = population + 1 WHERE id = 1")
+            lagging = await _until(
+                client,
+                url,
+                lambda s: value(s, "cityscale_db_replica_lag_seconds", pool="replica-1") > 1.5,
+                "the replica's lag to rise",
+            )
+        finally:
+            await topo.query_replica("SELECT pg_wal_replay_resume()")
+        assert value(lagging, "cityscale_db_server_up", pool="replica-1") == 1  # lagging, not down
+        await _until(
+            client, url, lambda s: value(s, "cityscale_db_replica_lag_seconds", pool="replica-1") < 1, "lag to recover"
+        )
+
+        # 3. Replica down: the monitor reports it and its breaker trips; reads fall back to the primary.
         topo.replica.stop(mode="immediate")
         down = await _until(
             client, url, lambda s: value(s, "cityscale_db_server_up", pool="replica-1") == 0, "replica down"
@@ -65,7 +84,7 @@ async def test_cache_redis_and_replica_metrics_follow_faults(topo: Topology) -> 
             client, url, lambda s: value(s, "cityscale_breaker_state", breaker="replica-1") >= 1, "replica breaker"
         )
 
-        # 3. A slow load (a session holds a lock the read needs): readers of the same key wait on its
+        # 4. A slow load (a session holds a lock the read needs): readers of the same key wait on its
         #    single flight instead of each querying.
         async with cities_locked(topo.primary.url(DB)) as lock:
             first = asyncio.create_task(client.get(f"{url}/api/cities/20"))
@@ -82,7 +101,7 @@ async def test_cache_redis_and_replica_metrics_follow_faults(topo: Topology) -> 
             >= 3
         )
 
-        # 4. Redis blackholed: lookups fail fast, errors counted, the breaker opens.
+        # 5. Redis blackholed: lookups fail fast, errors counted, the breaker opens.
         topo.redis.pause()
         try:
             for city_id in range(30, 40):
@@ -95,7 +114,7 @@ async def test_cache_redis_and_replica_metrics_follow_faults(topo: Topology) -> 
         )
         assert value(outage, "cityscale_breaker_state", breaker="redis") >= 1  # open, or half-open by now
 
-        # 5. The primary down too: an entry past its 1 s freshness is served stale.
+        # 6. The primary down too: an entry past its 1 s freshness is served stale.
         assert (await client.get(f"{url}/api/cities/10")).status_code == 200  # fresh copy in L1
         await asyncio.sleep(1.3)
         topo.primary.stop(mode="immediate")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from cityscale.stack.api_instance import ApiInstance
-from tests.observability.scrape import label_values, scrape, value
+from tests.observability.scrape import baseline, label_values, scrape, value
 from tests.support.locks import cities_locked
 from tests.support.servers import api_instance
 
@@ -48,7 +48,7 @@ async def test_traffic_moves_red_metrics_per_route_template(small_pool_api: ApiI
     count = "cityscale_http_request_duration_seconds_count"
     assert (
         value(after, count, route=ITEM, method="GET", status_class="2xx")
-        - value(before, count, route=ITEM, method="GET", status_class="2xx")
+        - baseline(before, count, route=ITEM, method="GET", status_class="2xx")
         == 3
     )
     assert value(after, count, route=ITEM, method="GET", status_class="4xx") == 1  # the unknown id
@@ -63,7 +63,7 @@ async def test_traffic_moves_red_metrics_per_route_template(small_pool_api: ApiI
     les = label_values(after, "cityscale_http_request_duration_seconds_bucket", "le")
     assert {"0.001", "5.0", "+Inf"} <= les
     # Pool acquisitions were timed, per pool and role.
-    assert value(after, "cityscale_db_pool_acquire_seconds_count", pool="primary", role="primary") > value(
+    assert value(after, "cityscale_db_pool_acquire_seconds_count", pool="primary", role="primary") > baseline(
         before, "cityscale_db_pool_acquire_seconds_count", pool="primary", role="primary"
     )
     assert value(after, "cityscale_db_pool_max", pool="primary", role="primary") == 1
@@ -92,7 +92,7 @@ async def test_pool_exhaustion_shows_in_use_waiters_timeouts_and_errors(
             after = await scrape(client, url)
 
     def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        return value(after, name, **labels) - baseline(before, name, **labels)
 
     assert moved("cityscale_db_pool_acquire_timeouts_total", pool="primary", role="primary") == 1
     assert moved("cityscale_db_query_errors_total", pool="primary", error_class="statement_timeout") == 1

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from cityscale.stack.nginx import NginxConfigError, NginxParams, check_config, render
+from cityscale.stack.supervisor import Stack
+from cityscale.stack.topology import Topology
 from tests.support.servers import remove, scratch_dir
 
 
@@ -125,3 +127,22 @@ def test_the_committed_compose_file_is_the_template_rendered(prefix: Path) -> No
     text = committed.read_text().replace("pid /tmp/nginx.pid;", f"pid {prefix}/nginx.pid;")
     tested.write_text(re.sub(r"(_temp_path\s+)/tmp/", rf"\g<1>{prefix}/temp/", text))
     check_config(tested, prefix=prefix, global_directives="daemon off;")
+
+
+@pytest.mark.parametrize("rate_limit", [None, 5])
+def test_up_s_rate_limit_switches_the_zone_on_and_nginx_accepts_both(rate_limit: int | None) -> None:
+    data_dir = scratch_dir("nginx-rate")
+    try:
+        for sub in ("logs", "temp"):
+            (data_dir / "nginx" / sub).mkdir(parents=True)
+        stack = Stack(Topology(data_dir=data_dir, instances=2, rate_limit=rate_limit), say=lambda _: None)
+        ports = {"nginx": 18080, "nginx-status": 18081, "api-1": 18082, "api-2": 18083}
+        text = write_and_check(data_dir / "nginx", stack.nginx_params(ports))
+        applied = re.findall(r"^\s*limit_req zone=.*$", directives(text), flags=re.MULTILINE)
+        if rate_limit is None:
+            assert applied == []  # off by default: the zone is declared, never applied
+        else:
+            assert [line.strip() for line in applied] == ["limit_req zone=cityscale_per_ip burst=5 nodelay;"]
+            assert "zone=cityscale_per_ip:10m rate=5r/s;" in text
+    finally:
+        remove(data_dir)

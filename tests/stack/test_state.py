@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from cityscale.stack.state import Component, StackBusyError, StackLock, StackState, is_locked, process_start_time
+from cityscale.stack.state import (
+    Component,
+    StackBusyError,
+    StackLock,
+    StackState,
+    is_locked,
+    process_start_time,
+    wait_until_ready,
+)
+from cityscale.stack.status import stack_status
 
 HOLD_LOCK = """
 import sys, time
@@ -80,3 +92,87 @@ def test_a_dead_process_is_not_alive() -> None:
 def test_an_unreadable_state_file_is_treated_as_none(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{not json")
     assert StackState.load(tmp_path) is None
+
+
+def _state(tmp_path: Path, *, ready: bool, owner_pid: int | None = None) -> StackState:
+    return StackState(owner_pid=owner_pid or os.getpid(), data_dir=str(tmp_path), url="http://127.0.0.1:1",
+                      token_file="/t", ready=ready)  # fmt: skip
+
+
+def test_ready_round_trips_and_an_older_state_file_is_not_ready(tmp_path: Path) -> None:
+    _state(tmp_path, ready=True).save(tmp_path)
+    loaded = StackState.load(tmp_path)
+    assert loaded is not None
+    assert loaded.ready is True
+    raw = json.loads((tmp_path / "state.json").read_text())
+    del raw["ready"]
+    (tmp_path / "state.json").write_text(json.dumps(raw))
+    loaded = StackState.load(tmp_path)
+    assert loaded is not None
+    assert loaded.ready is False
+
+
+def test_waiting_for_ready_needs_the_flag_and_a_live_owner(tmp_path: Path) -> None:
+    _state(tmp_path, ready=True).save(tmp_path)
+    assert wait_until_ready(tmp_path, 0.3) is None  # ready on disk, but no `up` holds the lock
+    child = hold_lock_in_child(tmp_path)
+    try:
+        _state(tmp_path, ready=False, owner_pid=child.pid).save(tmp_path)
+        assert wait_until_ready(tmp_path, 0.3) is None  # still starting
+        _state(tmp_path, ready=True, owner_pid=child.pid).save(tmp_path)
+        assert wait_until_ready(tmp_path, 0.3, owner_pid=child.pid + 1) is None  # another owner's
+        found = wait_until_ready(tmp_path, 5, owner_pid=child.pid)
+        assert found is not None
+        assert found.owner_pid == child.pid
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_status_is_never_healthy_before_ready(tmp_path: Path) -> None:
+    child = hold_lock_in_child(tmp_path)
+    try:
+        _state(tmp_path, ready=False, owner_pid=child.pid).save(tmp_path)
+        starting = stack_status(tmp_path)
+        assert (starting.running, starting.ready, starting.healthy) == (True, False, False)
+        assert starting.as_dict()["ready"] is False
+        shown = _status_cli(tmp_path)
+        assert shown.returncode == 1
+        assert "not ready: still starting or stopping" in shown.stdout
+
+        _state(tmp_path, ready=True, owner_pid=child.pid).save(tmp_path)
+        ready = stack_status(tmp_path)
+        assert (ready.running, ready.ready, ready.healthy) == (True, True, True)  # (no parts to probe here)
+        assert _status_cli(tmp_path).returncode == 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_status_wait_returns_once_the_stack_is_ready(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cityscale.cli.status import command
+
+    child = hold_lock_in_child(tmp_path)
+    try:
+        _state(tmp_path, ready=False, owner_pid=child.pid).save(tmp_path)
+        flipped = threading.Timer(1.0, lambda: _state(tmp_path, ready=True, owner_pid=child.pid).save(tmp_path))
+        flipped.start()
+        result = CliRunner().invoke(command, ["--data-dir", str(tmp_path), "--json", "--wait", "60"])
+        flipped.join()
+        assert result.exit_code == 0, result.output  # without --wait it would answer "not ready" at once
+        assert json.loads(result.output)["ready"] is True
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _status_cli(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cityscale", "status", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

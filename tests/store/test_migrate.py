@@ -6,13 +6,16 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import asyncpg
+import httpx
 
 from cityscale.stack.embedded import create_database
 from cityscale.stack.ports import free_port
 from cityscale.stack.postgres import PostgresCluster
 from cityscale.store.migrate import head_revision, migrate
+from tests.support.servers import api_instance
 
 _empty_numbers = iter(range(1, 1000))
 
@@ -100,3 +103,23 @@ def test_migrate_without_a_database_says_what_to_set() -> None:
     assert result.returncode == 1
     assert "no database configured: set DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_migrate_migrates_an_empty_database_then_serves(pg: PostgresCluster, scratch: Path) -> None:
+    url = empty_database(pg)
+    env = {"DATABASE_URL": url, "LOG_LEVEL": "warning", "API_TOKEN": "serve-migrate-test-token"}
+    with api_instance(env, scratch / "logs", extra_args=("--migrate",)) as api:
+        assert asyncio.run(table_state(url)) == (head_revision(), True)
+        assert httpx.get(f"{api.url}/api/cities", timeout=10).json() == []  # migrated, not seeded
+        created = httpx.post(
+            f"{api.url}/api/cities",
+            json={"city_name": "Migrateville", "country": "Testland"},
+            headers={"Authorization": "Bearer serve-migrate-test-token"},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+    # Already at head: a second `serve --migrate` changes nothing and serves what is there.
+    with api_instance(env, scratch / "logs", extra_args=("--migrate",)) as api:
+        names = [c["city_name"] for c in httpx.get(f"{api.url}/api/cities", timeout=10).json()]
+    assert names == ["Migrateville"]
+    assert asyncio.run(table_state(url)) == (head_revision(), True)

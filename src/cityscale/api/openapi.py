@@ -112,7 +112,10 @@ def openapi_document() -> dict[str, Any]:
                             "name": "cursor",
                             "in": "query",
                             "schema": {"type": "string", "maxLength": 64},
-                            "description": "Opaque; taken from the previous page's Link header",
+                            "description": (
+                                "Opaque; taken from the previous page's Link header "
+                                "(a truncated or edited cursor is a 400)"
+                            ),
                         },
                         {
                             "name": "country",

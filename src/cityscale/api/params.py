@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import re
 
 from starlette.datastructures import QueryParams
 
@@ -16,7 +18,11 @@ MAX_TEXT_LENGTH = 100
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 MAX_POPULATION = 10**11
 LIST_PARAMETERS = frozenset({"limit", "cursor", "country", "state", "q", "min_population"})
-_CURSOR_PREFIX = "c1:"
+# A cursor is `c2:<after id>:<check>` in unpadded base64url. The check (a short hash of the id) makes a
+# truncated or edited cursor fail loudly instead of silently serving another page: "c1:1000" cut short
+# was "c1:100", a valid cursor. It is not a secret: a client that forges one only skips to a public page.
+_CURSOR_FORMAT = re.compile(r"c2:(0|[1-9][0-9]{0,18}):([0-9a-f]{6})", re.ASCII)
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 def parse_id(raw: str) -> int:
@@ -48,24 +54,36 @@ def _text_param(name: str, raw: str) -> str:
     return raw
 
 
+def _cursor_check(after_id: int) -> str:
+    return hashlib.blake2s(str(after_id).encode(), digest_size=3, person=b"cursor").hexdigest()
+
+
 def encode_cursor(after_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{after_id}".encode()).decode().rstrip("=")
+    text = f"c2:{after_id}:{_cursor_check(after_id)}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def decode_cursor(raw: str) -> int:
+    """The id a cursor resumes after; a 400 for anything this server did not mint, byte for byte."""
     problem = bad_request(
         'cursor is not valid; follow the Link: rel="next" header of the previous page', "invalid-cursor"
     )
-    if len(raw) > 64 or not raw.isascii():
+    # Strict alphabet first: the base64 decoder silently skips characters outside it.
+    if len(raw) > 64 or not _BASE64URL.fullmatch(raw):
         raise problem
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
     except (binascii.Error, ValueError):
         raise problem from None
-    number = text.removeprefix(_CURSOR_PREFIX)
-    if number == text or not number.isdigit() or not 0 <= int(number) <= MAX_ID:
+    match = _CURSOR_FORMAT.fullmatch(text)
+    if match is None:
         raise problem
-    return int(number)
+    after_id = int(match.group(1))
+    # The canonical encoding must be exactly what was sent: this checks the check, and rejects padding and
+    # leftover bits in the last character that the decoder would otherwise ignore.
+    if after_id > MAX_ID or encode_cursor(after_id) != raw:
+        raise problem
+    return after_id
 
 
 def parse_list_query(params: QueryParams) -> ListQuery:

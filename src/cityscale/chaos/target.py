@@ -40,6 +40,12 @@ class StackTarget:
         state = StackState.load(self.data_dir)
         if state is None or not is_locked(self.data_dir):
             raise TargetError(f"no `cityscale up` is running on {self.data_dir}")
+        if not state.ready:
+            # Faults on a half-started (or stopping) stack would measure `up`, not the service.
+            raise TargetError(
+                f"the `cityscale up` on {self.data_dir} is not ready (starting or stopping its parts); "
+                f"wait for it: cityscale status --data-dir {self.data_dir} --wait 300"
+            )
         return state
 
     def component(self, name: str) -> Component:
@@ -96,7 +102,7 @@ def started_stack(data_dir: Path, *, replicas: int, instances: int, seed_limit: 
             if process.poll() is not None:
                 raise TargetError(f"`cityscale up` exited with status {process.returncode}; its log: {log_path}")
             state = StackState.load(data_dir)
-            if state is not None and state.owner_pid == process.pid:
+            if state is not None and state.owner_pid == process.pid and state.ready:
                 break
             if time.monotonic() > deadline:
                 raise TargetError(f"`cityscale up` not ready after {UP_START_TIMEOUT:g} s; its log: {log_path}")

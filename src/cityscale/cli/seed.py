@@ -10,6 +10,22 @@ import click
 from cityscale.cli.options import database_url
 
 
+class _ProgressLines:
+    """One line on stderr per batch: readable in a log or a pipe, where a redrawn bar shows nothing.
+
+    stdout is left empty, so a script can capture it without the progress mixed in.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+
+    def __call__(self, rows: int) -> None:
+        self.done += rows
+        percent = 100 * self.done // self.total if self.total else 100
+        print(f"cityscale: seeding cities: {self.done}/{self.total} ({percent} %)", file=sys.stderr, flush=True)
+
+
 async def seed_database(url: str, *, min_population: int, limit: int | None, show_progress: bool = True) -> None:
     import asyncpg
 
@@ -22,9 +38,8 @@ async def seed_database(url: str, *, min_population: int, limit: int | None, sho
         status = await schema_status_of(conn)
         if status.current is None:
             raise click.ClickException("the database has no cities schema yet: run `cityscale migrate` first")
-        stderr = sys.stderr
-        with click.progressbar(length=len(rows), label="seeding cities", file=stderr, hidden=not show_progress) as bar:
-            result = await upsert(conn, rows, progress=bar.update)
+        progress = _ProgressLines(len(rows)) if show_progress else None
+        result = await upsert(conn, rows, progress=progress)
     finally:
         await conn.close()
     click.echo(

@@ -14,29 +14,9 @@ if TYPE_CHECKING:
 
 
 def _print_ready(stack: Stack) -> None:
-    topology = stack.topology
-    assert stack.nginx is not None  # noqa: S101 - on_ready runs after nginx is up
-    lines = [
-        "",
-        f"cityscale is up: {stack.url}/api/cities  (docs: {stack.url}/docs)",
-        f"  nginx          {stack.url}  (status: {stack.nginx.status_url}; logs: {stack.nginx.prefix / 'logs'})",
-        *(f"  {api.name:<14} {api.url}  (log: {api.log_path})" for api in stack.apis),
-        f"  primary        127.0.0.1:{stack.primary.port}  (log: {stack.primary.log_file})",
-        *(
-            f"  {name:<14} 127.0.0.1:{replica.port}  (log: {replica.log_file})"
-            for name, replica in zip(topology.replica_names, stack.replicas, strict=True)
-        ),
-        f"  redis          127.0.0.1:{stack.redis.port if stack.redis else '?'}",
-        *(
-            [f"  prometheus     {stack.prometheus.url}  (alerts: {stack.prometheus.url}/alerts)"]
-            if stack.prometheus
-            else []
-        ),
-        f"  writes need:   Authorization: Bearer $(cat {topology.token_file})",
-        f"  state:         cityscale status --data-dir {topology.data_dir}",
-        "Ctrl-C stops everything.",
-    ]
-    click.echo("\n".join(lines), err=True)
+    from cityscale.stack.banner import banner_lines
+
+    click.echo("\n".join(banner_lines(stack)), err=True)
 
 
 @click.command("up")
@@ -64,6 +44,14 @@ def _print_ready(stack: Stack) -> None:
     help="LOG_LEVEL of the API instances.",
 )
 @click.option("--nginx-workers", default="auto", show_default=True, help="nginx worker processes (a number or auto).")
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    metavar="RPS",
+    help="Limit each client address to RPS requests per second (a burst of RPS more at once); "
+    "beyond it nginx answers 429. Off by default.",
+)
 def command(
     *,
     replicas: int,
@@ -74,6 +62,7 @@ def command(
     seed_limit: int | None,
     log_level: str,
     nginx_workers: str,
+    rate_limit: int | None,
 ) -> None:
     """Run the whole architecture on this machine: nginx -> API instances -> PostgreSQL primary + replicas, Redis.
 
@@ -99,6 +88,7 @@ def command(
         seed_limit=seed_limit,
         log_level=log_level,
         nginx_workers=nginx_workers,
+        rate_limit=rate_limit,
     )
     try:
         Stack(topology).run(on_ready=_print_ready)

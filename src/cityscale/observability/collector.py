@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from cityscale import __version__
 from cityscale.breaker import BreakerState, CircuitBreaker
+from cityscale.observability.build import COMMIT_ENV
 
 if TYPE_CHECKING:
     from cityscale.cache.read_through import ReadCache
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 # Numeric breaker states: alert rules compare with `== 2` (open); half-open sits between.
 BREAKER_STATE_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
-COMMIT_ENV = "CITYSCALE_COMMIT"  # set by the image build (a build arg); "unknown" otherwise
 
 
 def build_commit() -> str:

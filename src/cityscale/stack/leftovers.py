@@ -21,23 +21,25 @@ from cityscale.stack.state import StackState
 
 
 def stop_leftovers(data_dir: Path, say: Callable[[str], None]) -> None:
-    """Stop every server a dead owner of `data_dir` left running, and forget its state file."""
-    for state_file in sorted(data_dir.glob("*/cluster.json")):
-        cluster = PostgresCluster(state_file.parent)
-        if cluster.exists and cluster.is_running():
-            # Stopped (fast: a clean checkpoint) and started again by the new owner, on the port planned now.
-            say(f"stopping {cluster.base.name} left running by a previous `up`")
-            cluster.stop()
+    """Stop every server a dead owner of `data_dir` left running, and forget its state file.
+
+    In the reverse of the start order, as a clean stop does: the clients (nginx, the instances) before
+    Redis and PostgreSQL, so an instance still booting does not fail on a database stopped under it.
+    """
     stale = StackState.load(data_dir)
-    if stale is None:
-        return
-    for component in stale.components.values():
+    for component in reversed(list(stale.components.values()) if stale is not None else []):
         if component.kind == "postgres" or component.pid is None:
             continue
         group = _process_group(component.pid, not_before=component.started)
         if group:
             say(f"stopping {component.name} (pid {component.pid}) left running by a previous `up`")
             _stop_all(group)
+    for state_file in sorted(data_dir.glob("*/cluster.json")):
+        cluster = PostgresCluster(state_file.parent)
+        if cluster.exists and cluster.is_running():
+            # Stopped (fast: a clean checkpoint) and started again by the new owner, on the port planned now.
+            say(f"stopping {cluster.base.name} left running by a previous `up`")
+            cluster.stop()
     StackState.remove(data_dir)
 
 

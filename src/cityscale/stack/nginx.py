@@ -16,6 +16,7 @@ variant is committed as deploy/nginx/compose.conf; regenerate it with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import subprocess
 import time
@@ -84,10 +85,14 @@ class NginxParams:
         status_port: int,
         instance_ports: Sequence[int],
         worker_processes: str = "auto",
-        rate_limit_enabled: bool = False,
+        rate_limit_per_second: int | None = None,
     ) -> NginxParams:
-        """The `cityscale up` variant: loopback instances, every file under `prefix`."""
-        return cls(
+        """The `cityscale up` variant: loopback instances, every file under `prefix`.
+
+        `rate_limit_per_second`: requests per second per client address, with a burst of as many again
+        answered at once; beyond it, 429. None (the default): no limit.
+        """
+        params = cls(
             listen=f"127.0.0.1:{port}",
             status_listen=f"127.0.0.1:{status_port}",
             pid_path=str(prefix / "nginx.pid"),
@@ -96,7 +101,14 @@ class NginxParams:
             error_log=str(prefix / "logs" / "error.log"),
             upstream_servers=tuple(f"127.0.0.1:{p}" for p in instance_ports),
             worker_processes=worker_processes,
-            rate_limit_enabled=rate_limit_enabled,
+        )
+        if rate_limit_per_second is None:
+            return params
+        return dataclasses.replace(
+            params,
+            rate_limit_enabled=True,
+            rate_limit_per_second=rate_limit_per_second,
+            rate_limit_burst=rate_limit_per_second,
         )
 
     @classmethod

@@ -3,8 +3,8 @@
 `cityscale up` starts it only when Debian's `prometheus` is installed (`prometheus_missing_reason()`
 says so, with the install command, when it is not). The rendered config scrapes every API instance's
 `/metrics`, the optional exporters (nginx stub_status, PostgreSQL, Redis) and Prometheus itself, loads
-the alert rules of `deploy/prometheus/rules/`, and, when Grafana Cloud credentials are configured in
-the environment, remote-writes everything there (the password only ever as a file path).
+the alert rules shipped in the package (`cityscale/observability/rules/`), and, when Grafana Cloud
+credentials are configured in the environment, remote-writes there (the password only ever as a file path).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from cityscale.stack.binaries import apt_install_command
@@ -26,12 +27,30 @@ RETENTION = "2d"
 REMOTE_WRITE_URL_ENV = "GRAFANA_CLOUD_PROMETHEUS_URL"
 REMOTE_WRITE_USER_ENV = "GRAFANA_CLOUD_PROMETHEUS_USER"
 REMOTE_WRITE_PASSWORD_FILE_ENV = "GRAFANA_CLOUD_API_KEY_FILE"  # noqa: S105 - the name of a variable, not a secret
+# Grafana Cloud bills active series: ship only the series the dashboard and the alert rules read, never
+# the exporters' hundreds of pg_settings_*, go_* or redis_commands_* series, nor Prometheus's own.
+# The same regex is in deploy/grafana-cloud/remote-write.yml and deploy/alloy/config.alloy;
+# tests/observability/test_grafana_cloud.py checks all three and that it keeps every name in use.
+REMOTE_WRITE_KEEP = (
+    "cityscale_.*|cityscale:.*|up"
+    "|nginx_.*"
+    "|pg_up|pg_stat_database_numbackends|pg_settings_max_connections|pg_replication_.*"
+    "|redis_up|redis_connected_clients|redis_evicted_keys_total|redis_memory_used_bytes|redis_memory_max_bytes"
+    "|process_open_fds|process_resident_memory_bytes"
+)
+
+
+RULES_PACKAGE = "cityscale.observability"  # its `rules/` directory: alert and recording rules (package data)
 
 
 def default_rules_dir() -> Path | None:
-    """`deploy/prometheus/rules` of the source tree, when running from one."""
-    candidate = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "rules"
-    return candidate if candidate.is_dir() else None
+    """The alert and recording rules shipped inside the package, so an installed wheel has them too.
+
+    Prometheus needs a directory on disk; a package installed from a wheel is one (a zipped install
+    would not be, and then Prometheus runs without rules rather than not at all).
+    """
+    rules = resources.files(RULES_PACKAGE).joinpath("rules")
+    return Path(str(rules)) if isinstance(rules, Path) and rules.is_dir() else None
 
 
 class RemoteWriteConfigError(ValueError):
@@ -125,6 +144,9 @@ def render_config(
             {
                 "url": remote_write.url,
                 "basic_auth": {"username": remote_write.username, "password_file": str(remote_write.password_file)},
+                "write_relabel_configs": [
+                    {"source_labels": ["__name__"], "regex": REMOTE_WRITE_KEEP, "action": "keep"}
+                ],
             }
         ]
     header = "# Rendered by cityscale (src/cityscale/stack/prometheus.py); edits are overwritten.\n"

@@ -4,9 +4,12 @@
   lock when that process ends in any way (even SIGKILL), so a lock file left on disk never blocks the
   next run: only a live owner does.
 - `state.json` describes the running stack (each component's pid, port, log) for `cityscale status`
-  and for scripts that want to find or stop one part. It is written once everything is ready, updated
-  when a component is restarted and removed on a clean stop; a stale one (its owner died) is recognised
-  because the lock is free, and the next `up` uses it to clean up processes that owner left behind.
+  and for scripts that want to find or stop one part. It is written as soon as the ports are planned and
+  rewritten after each part starts, so a part started by an `up` that is then killed is always on record;
+  `ready` turns true only once every part is ready (the public URL serves), and false again when the
+  stop begins. Readers that act on the stack wait for `ready`. It is updated when a component is
+  restarted and removed on a clean stop; a stale one (its owner died) is recognised because the lock is
+  free, and the next `up` uses it to clean up processes that owner left behind.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ class StackState:
     data_dir: str
     url: str
     token_file: str
+    # True once every part is ready; false while `up` is starting them or stopping them.
+    ready: bool = False
     started_at: float = field(default_factory=time.time)
     components: dict[str, Component] = field(default_factory=dict)
 
@@ -153,3 +158,24 @@ def is_locked(data_dir: Path) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
         return False
+
+
+def wait_until_ready(data_dir: Path, timeout: float, *, owner_pid: int | None = None) -> StackState | None:
+    """The state once a running `up` on `data_dir` reports every part ready; None after `timeout`.
+
+    Polls rather than gives up at once when nothing runs yet: a caller may just have launched `up`,
+    which takes the lock and writes its first state a moment later. `owner_pid`: only that `up` counts.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        state = StackState.load(data_dir)
+        if (
+            state is not None
+            and state.ready
+            and (owner_pid is None or state.owner_pid == owner_pid)
+            and is_locked(data_dir)
+        ):
+            return state
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)

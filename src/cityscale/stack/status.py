@@ -53,16 +53,20 @@ class StackStatus:
     running: bool
     url: str | None = None
     owner_pid: int | None = None
+    # False while `up` is still starting its parts (or stopping them): never healthy then, even when
+    # every part started so far answers.
+    ready: bool = False
     components: list[ComponentHealth] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        return self.running and all(component.healthy for component in self.components)
+        return self.running and self.ready and all(component.healthy for component in self.components)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "data_dir": str(self.data_dir),
             "running": self.running,
+            "ready": self.ready,
             "healthy": self.healthy,
             "url": self.url,
             "owner_pid": self.owner_pid,
@@ -81,7 +85,9 @@ def stack_status(data_dir: Path) -> StackStatus:
 async def _probe_all(data_dir: Path, state: StackState) -> StackStatus:
     probes = [_probe(data_dir, component) for component in state.components.values()]
     components = list(await asyncio.gather(*probes))
-    return StackStatus(data_dir, running=True, url=state.url, owner_pid=state.owner_pid, components=components)
+    return StackStatus(
+        data_dir, running=True, url=state.url, owner_pid=state.owner_pid, ready=state.ready, components=components
+    )
 
 
 async def _probe(data_dir: Path, component: Component) -> ComponentHealth:

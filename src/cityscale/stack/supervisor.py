@@ -2,9 +2,10 @@
 
 Order of start: lock the data dir; clean up what a killed previous owner left; check binaries and every
 port; primary (created, migrated and seeded on the first run); replicas (`pg_basebackup -R` on the first
-run); Redis; the API instances; nginx. Each waits until ready before the next starts, so when
-`on_ready` is called the public URL serves. Stop is the reverse, and runs whatever happened before it:
-every process started is stopped, the state file removed, the lock released.
+run); Redis; the API instances (ready: `/readyz` answers 200); nginx. Each waits until ready before the
+next starts, so when `on_ready` is called the public URL serves. `state.json` is rewritten after each
+part starts and says `ready` only from then on (state.py). Stop is the reverse, and runs whatever
+happened before it: every process started is stopped, the state file removed, the lock released.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import asyncpg
 
-from cityscale.stack.api_instance import ApiInstance
+from cityscale.observability.build import commit_env
+from cityscale.stack.api_instance import ApiInstance, instance_env
 from cityscale.stack.binaries import postgres_bin_dir, require_binary
 from cityscale.stack.embedded import DATABASE_NAME, cities_table_is_empty, create_database
 from cityscale.stack.exporters import (
@@ -92,6 +94,8 @@ class Stack:
         self._lock = StackLock(topology.data_dir)
         self._started_clusters: list[PostgresCluster] = []
         self._restarts: dict[str, int] = {}
+        self._public_port: int | None = None
+        self._ready = False
 
     # -- the whole run -------------------------------------------------------------------------
 
@@ -115,6 +119,8 @@ class Stack:
                     self.say("stopping (signal received)")
         finally:
             with stop_signals_ignored():  # a second Ctrl-C must not interrupt the clean-up and leave orphans
+                if self.state is not None:
+                    self._write_state(ready=False)  # readers stop trusting the parts before they go
                 self.stop()
                 StackState.remove(data_dir)
                 self._lock.release()
@@ -126,15 +132,22 @@ class Stack:
         require_binary("redis-server", "redis-server")
         require_binary("nginx", "nginx")
         ports = self._plan_ports()
+        self._public_port = ports["nginx"]
         token = ensure_token(topology.token_file)
+        # The state is rewritten as each part starts (not ready yet; a process is recorded before it is
+        # waited for): a part started by an `up` that is killed half-way is on record, for `status` and
+        # for the next `up`'s clean-up.
+        self._write_state()
         self._start_primary(ports["primary"])
+        self._write_state()
         for number, replica in enumerate(self.replicas, start=1):
             self._start_replica(number, replica, ports[f"replica-{number}"])
+            self._write_state()
         self._start_redis(ports["redis"])
         self._start_apis(ports, token)
         self._start_nginx(ports)
         self._start_monitoring(ports)
-        self._write_state()
+        self._write_state(ready=True)
 
     # -- ports ---------------------------------------------------------------------------------
 
@@ -211,17 +224,21 @@ class Stack:
     def _start_redis(self, port: int) -> None:
         self.redis = RedisServer(self.topology.data_dir / "redis", port=port)
         self.redis.start()
+        self._write_state()
         self.redis.wait_ready()
 
     def instance_env(self, token: str) -> dict[str, str]:
-        """The full configuration every API instance gets (DESIGN.md section 2)."""
+        """The full configuration every API instance gets (`api_instance.instance_env`)."""
         assert self.redis is not None  # noqa: S101 - started before the instances
         return {
-            "DATABASE_URL": self.primary.url(DATABASE_NAME),
-            "DB_REPLICA_URLS": ",".join(replica.url(DATABASE_NAME) for replica in self.replicas),
-            "REDIS_URL": self.redis.url,
-            "API_TOKEN": token,
-            "LOG_LEVEL": self.topology.log_level,
+            **instance_env(
+                primary_url=self.primary.url(DATABASE_NAME),
+                replica_urls=[replica.url(DATABASE_NAME) for replica in self.replicas],
+                redis_url=self.redis.url,
+                token=token,
+                log_level=self.topology.log_level,
+            ),
+            **commit_env(),  # cityscale_build_info's commit label: this checkout's HEAD
         }
 
     def _start_apis(self, ports: dict[str, int], token: str) -> None:
@@ -230,19 +247,24 @@ class Stack:
             api = ApiInstance(name, port=ports[name], env=env, log_path=self.topology.log_dir / f"{name}.log")
             self.apis.append(api)
             api.start()
+        self._write_state()
         for api in self.apis:  # started together, waited for together: they boot in parallel
-            api.wait_ready(timeout=60)
+            api.wait_ready(timeout=60, path="/readyz")  # serving: its databases answer, not just its port
 
-    def _start_nginx(self, ports: dict[str, int]) -> None:
-        params = NginxParams.native(
+    def nginx_params(self, ports: dict[str, int]) -> NginxParams:
+        return NginxParams.native(
             self.topology.data_dir / "nginx",
             port=ports["nginx"],
             status_port=ports["nginx-status"],
-            instance_ports=[api.port for api in self.apis],
+            instance_ports=[ports[name] for name in self.topology.api_names],
             worker_processes=self.topology.nginx_workers,
+            rate_limit_per_second=self.topology.rate_limit,
         )
-        self.nginx = NginxServer(self.topology.data_dir / "nginx", params)
+
+    def _start_nginx(self, ports: dict[str, int]) -> None:
+        self.nginx = NginxServer(self.topology.data_dir / "nginx", self.nginx_params(ports))
         self.nginx.start()
+        self._write_state()
         self.nginx.wait_ready()
         wait_for_http(f"{self.nginx.url}/healthz", timeout=10, process=self.nginx)
 
@@ -292,12 +314,15 @@ class Stack:
 
     @property
     def url(self) -> str:
-        assert self.nginx is not None  # noqa: S101
-        return self.nginx.url
+        """nginx's public URL, known from the port plan on (before nginx itself runs)."""
+        assert self._public_port is not None  # noqa: S101 - set by the port plan, first thing in start()
+        return f"http://127.0.0.1:{self._public_port}"
 
     def components(self) -> dict[str, Component]:
         found: dict[str, Component] = {}
         for name, cluster in [("primary", self.primary), *zip(self.topology.replica_names, self.replicas, strict=True)]:
+            if cluster not in self._started_clusters:
+                continue  # not created yet on a first run: no port, no pid to record
             pid = cluster.pid
             role = "primary" if cluster is self.primary else "replica"
             found[name] = Component(
@@ -316,12 +341,16 @@ class Stack:
             found[exporter.name] = _component(exporter.name, "exporter", exporter, exporter.port)
         return found
 
-    def _write_state(self) -> None:
+    def _write_state(self, *, ready: bool | None = None) -> None:
+        """Record every part started so far; `ready` unchanged unless given."""
+        if ready is not None:
+            self._ready = ready
         self.state = StackState(
             owner_pid=os.getpid(),
             data_dir=str(self.topology.data_dir),
             url=self.url,
             token_file=str(self.topology.token_file),
+            ready=self._ready,
             components=self.components(),
         )
         self.state.save(self.topology.data_dir)

@@ -45,6 +45,7 @@ class Topology:
     seed_limit: int | None = None
     log_level: str = "info"
     nginx_workers: str = "auto"
+    rate_limit: int | None = None  # nginx's limit in requests per second per client address; None: off
 
     def primary_dir(self) -> Path:
         return self.data_dir / "primary"

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from cityscale.doctor.context import Context
 from cityscale.doctor.registry import check
 from cityscale.doctor.report import Layer, Outcome, fail, ok, skip, warn
@@ -17,6 +13,13 @@ TIMEOUT_SECONDS = 2.0
 
 @check("cache.redis", Layer.CACHE, "Redis answers and evicts like a cache")
 def redis_cache(ctx: Context) -> Outcome:  # noqa: PLR0911 - one return per failure class
+    # imported here, not at module level: the registry imports every check, and redis-py pulls in its
+    # asyncio client (and on Python < 3.11.3 the async_timeout package) at import; a broken client
+    # install then costs this one check (reported as skip with the error), not the whole doctor
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     url = ctx.service_env.get("REDIS_URL")
     if not url:
         return skip("no Redis configured (REDIS_URL is empty): the API reads from the database only")

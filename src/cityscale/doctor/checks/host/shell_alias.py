@@ -31,7 +31,10 @@ MAX_FILES = 200  # bound the walk through `source` chains
 DISABLED_MARK = "# disabled by cityscale doctor (it shadowed the docker command): "
 
 _FUNCTION = re.compile(rf"^(?:function\s+{COMMAND}\b|{COMMAND}\s*\(\s*\))")
-_SOURCE = re.compile(r"^(?:source|\.)\s+(\S+)")
+# `source F` / `. F` as a command of its own: at the line start, or after `&&`, `||`, `;`, `then`, `do`
+# (`[ -f ~/.fzf.bash ] && source ~/.fzf.bash`, `if [ -f F ]; then . F; fi` on one line)
+_SOURCE = re.compile(r"(?:^|&&|\|\||;|\bthen\b|\bdo\b)\s*(?:source|\.)\s+([^\s;&|]+)")
+_UNALIAS = re.compile(rf"(?:^|&&|\|\||;)\s*unalias\s+(?:-a\b|.*\b{COMMAND}\b)")
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,19 @@ def _start_files(ctx: Context) -> list[_Start]:
     return starts
 
 
-def _scan(ctx: Context, path: Path, home: PurePosixPath | None, shadows: list[Shadow], seen: set[Path]) -> None:
+def _scan(
+    ctx: Context,
+    path: Path,
+    home: PurePosixPath | None,
+    shadows: list[Shadow],
+    seen: set[Path],
+    *,
+    chain_start: int | None = None,
+) -> None:
+    """Collect shadows from `path` and the files it sources. `chain_start`: where this start file's
+    findings begin in `shadows` (an `unalias` only undoes what its own chain defined before it)."""
+    if chain_start is None:
+        chain_start = len(shadows)
     if path in seen or len(seen) >= MAX_FILES or not is_file(path):
         return
     seen.add(path)
@@ -108,10 +123,18 @@ def _scan(ctx: Context, path: Path, home: PurePosixPath | None, shadows: list[Sh
                 shadows.append(Shadow(path, number, "alias", raw, only_docker=defined == [COMMAND]))
         elif _FUNCTION.match(line):
             shadows.append(Shadow(path, number, "function", raw, only_docker=False))
-        elif (match := _SOURCE.match(line)) is not None:
-            target = _resolve(ctx, match.group(1), home, path)
-            if target is not None:
-                _scan(ctx, target, home, shadows, seen)
+        elif _UNALIAS.search(line) and not fish:
+            # a later `unalias docker` (or `unalias -a`) undoes the aliases read so far in this chain
+            shadows[chain_start:] = [x for x in shadows[chain_start:] if x.kind != "alias"]
+        else:
+            for target in _sourced(ctx, line, home, path):
+                _scan(ctx, target, home, shadows, seen, chain_start=chain_start)
+
+
+def _sourced(ctx: Context, line: str, home: PurePosixPath | None, current: Path) -> list[Path]:
+    """The files a line sources that can be known statically."""
+    found = (_resolve(ctx, match.group(1), home, current) for match in _SOURCE.finditer(line))
+    return [target for target in found if target is not None]
 
 
 def _alias_names(line: str, fish: bool) -> list[str]:
