@@ -46,6 +46,22 @@ async def assert_readable_everywhere(topo: Topology, acknowledged: dict[int, str
                 await asyncio.sleep(0.05)
 
 
+async def replica_caught_up(topo: Topology, acknowledged: dict[int, str]) -> None:
+    """Wait (bounded) until the replica has replayed the writes. A loss of Redis also loses the writes'
+    tombstones, which are what refuses a fill of older data read from a replica not yet past a write:
+    without them such a fill would be cached (a known limit, docs/read-path.md), and that is not what
+    these tests are about."""
+    deadline = time.monotonic() + 10
+    while True:
+        rows = await topo.query_replica(
+            "SELECT id, city_name FROM cities WHERE id = ANY($1::int[])", list(acknowledged)
+        )
+        if {row["id"]: row["city_name"] for row in rows} == acknowledged:
+            return
+        assert time.monotonic() < deadline, "the replica did not replay the writes"
+        await asyncio.sleep(0.05)
+
+
 async def fill_caches(topo: Topology) -> None:
     async with httpx.AsyncClient(timeout=10) as reader:
         for api in topo.apis:
@@ -59,6 +75,7 @@ async def check_loss(topo: Topology, lose_redis: Callable[[], Awaitable[None]]) 
     one = topo.apis[0].url
     for round_ in range(3):  # several writes, so the instances' list version is well ahead of zero
         acknowledged = await write_all(one, f"Before {round_}")
+    await replica_caught_up(topo, acknowledged)
     await fill_caches(topo)
     await lose_redis()
     # Nothing acknowledged is lost: everything comes back from the database.
@@ -96,7 +113,8 @@ async def test_an_instance_started_after_a_flush_hands_out_versions_the_others_a
     # versions from Redis, does not invalidate under a list version the others already went past.
     one = topo.apis[0].url
     for round_ in range(3):
-        await write_all(one, f"Before {round_}")
+        acknowledged = await write_all(one, f"Before {round_}")
+    await replica_caught_up(topo, acknowledged)
     client = redis.Redis.from_url(topo.redis.url)
     try:
         client.flushall()
