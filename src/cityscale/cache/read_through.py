@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cityscale.cache.budget import redis_budget
 from cityscale.cache.entry import CacheEntry
-from cityscale.cache.invalidation import InvalidationListener, KeyVersions
+from cityscale.cache.invalidation import InvalidationListener, KeyVersions, LocalTombstones
 from cityscale.cache.l1 import L1Cache
 from cityscale.cache.redis_store import PREFIX, RedisStore, RedisUnavailableError
 from cityscale.cache.singleflight import SingleFlight
@@ -89,7 +89,8 @@ class ReadCache:
         self.versions = KeyVersions()
         self.counters = CacheCounters()
         self.flight: SingleFlight[Lookup] = SingleFlight()
-        self.listener = InvalidationListener(redis, self.l1, self.versions) if redis else None
+        self.tombstones = LocalTombstones(max(TOMBSTONE_MIN_TTL, 2 * (ttl + STALE_FOR)))
+        self.listener = InvalidationListener(redis, self.l1, self.versions, self.tombstones) if redis else None
         self._redis_missed_writes = False
         self._maintenance: asyncio.Task[None] | None = None
 
@@ -210,8 +211,10 @@ class ReadCache:
                     return Lookup(stale, "stale")
                 raise
             entry = loaded.entry()
-            stored = await self._redis_fill(key, entry, release_lock=locked) if fill else None
-            locked = False if fill else locked  # released by the fill, or it expires by itself if Redis failed
+            stored: bool | None = False  # older than a write heard of (Redis may have lost its tombstone)
+            if entry.lsn >= self.tombstones.floor(key):
+                stored = await self._redis_fill(key, entry, release_lock=locked) if fill else None
+                locked = False if fill else locked  # released by the fill, or it expires by itself if Redis failed
             if stored is not False:
                 # Refused means a write newer than this data invalidated the key while we read it (e.g. from a
                 # replica that had not replayed it yet): this request gets what it read, but the L1 must not
@@ -308,6 +311,7 @@ class ReadCache:
     async def invalidate(self, city_id: int, lsn: int) -> None:
         """After a committed write: this instance at once, every other one through Redis."""
         self.l1.discard(self.item_key(city_id))
+        self.tombstones.record(self.item_key(city_id), lsn)
         self.versions.lists += 1
         if self.redis is None:
             return

@@ -64,7 +64,7 @@ for i = 2, 3 do
 end
 local version = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(ARGV[5])) + 1
 redis.call('SET', KEYS[4], version)
-redis.call('PUBLISH', ARGV[4], 'item:' .. ARGV[3] .. ' lists:' .. version)
+redis.call('PUBLISH', ARGV[4], 'item:' .. ARGV[3] .. ' lists:' .. version .. ' lsn:' .. ARGV[1])
 return version
 """
 
