@@ -30,21 +30,34 @@ def test_reads_come_from_l1_then_redis_then_the_database(topo: Topology) -> None
     assert httpx.get(f"{two}/api/cities/999999").status_code == 404  # the miss is cached too, and still a 404
 
 
-async def test_a_stampede_costs_one_query_per_instance_at_most(topo: Topology) -> None:
-    for query in (topo.query_primary, topo.query_replica):
-        await query("SELECT pg_stat_statements_reset()")
+async def test_a_stampede_across_two_instances_costs_one_query_in_total(topo: Topology) -> None:
+    # Single-flight within each instance, and across them the short Redis fill lock: the instance that
+    # loses it waits for the winner's entry instead of querying too. Three rounds, three cold keys.
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200), timeout=10) as client:
-        responses = await asyncio.gather(*(client.get(f"{topo.apis[i % 2].url}/api/cities/7") for i in range(200)))
-    assert {r.status_code for r in responses} == {200}
-    assert len({r.content for r in responses}) == 1
-    calls = 0
-    for query in (topo.query_primary, topo.query_replica):
-        calls += int((await query(ITEM_QUERY_CALLS))[0][0])
-    assert 1 <= calls <= 2, f"{calls} database queries for 200 concurrent misses of one key"
+        # Warm up first: a cold instance opens a Redis connection per concurrent request, and under a burst
+        # of 100 on this 2-core box those connects overrun the 100 ms Redis timeout; a request whose Redis
+        # call failed goes to the database without the lock (by design: one Redis timeout per request).
+        # One key for all of them: the burst opens the connections without exhausting the database pool.
+        warm = [f"{topo.apis[i % 2].url}/api/cities/1000" for i in range(200)]
+        assert {r.status_code for r in await asyncio.gather(*(client.get(url) for url in warm))} == {200}
+        for city_id in (7, 17, 27):
+            for query in (topo.query_primary, topo.query_replica):
+                await query("SELECT pg_stat_statements_reset()")
+            urls = [f"{topo.apis[i % 2].url}/api/cities/{city_id}" for i in range(200)]
+            responses = await asyncio.gather(*(client.get(url) for url in urls))
+            assert {r.status_code for r in responses} == {200}
+            assert len({r.content for r in responses}) == 1
+            calls = 0
+            for query in (topo.query_primary, topo.query_replica):
+                calls += int((await query(ITEM_QUERY_CALLS))[0][0])
+            assert calls == 1, f"{calls} database queries for 200 concurrent misses of city {city_id}"
+            sources = {r.headers["x-cache"] for r in responses}
+            assert "db" in sources
 
 
 def test_a_miss_costs_three_redis_calls_and_leaves_no_lock(topo: Topology) -> None:
-    # GET (miss), SET NX (the fill lock), then one script that stores the entry and releases the lock.
+    # GET (miss), a script that takes the fill lock unless the entry appeared meanwhile, then one script
+    # that stores the entry and releases the lock.
     client = redis.Redis.from_url(topo.redis.url)
     httpx.get(f"{topo.apis[0].url}/api/cities/10")  # the first fill loads the script into Redis
     seen: list[str] = []
@@ -62,7 +75,7 @@ def test_a_miss_costs_three_redis_calls_and_leaves_no_lock(topo: Topology) -> No
         assert httpx.get(f"{topo.apis[0].url}/api/cities/11").headers["x-cache"] == "db"
         redis.Redis.from_url(topo.redis.url).echo("end-of-test")
         watcher.join(timeout=10)
-    assert [c for c in seen if c not in ("HELLO", "CLIENT", "ECHO")] == ["GET", "SET", "EVALSHA"], seen
+    assert [c for c in seen if c not in ("HELLO", "CLIENT", "ECHO")] == ["GET", "EVALSHA", "EVALSHA"], seen
     assert client.keys("*lock*") == []
     client.close()
 

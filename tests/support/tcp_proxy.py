@@ -1,4 +1,5 @@
-"""A TCP proxy that can turn into a blackhole: it keeps accepting connections and stops answering.
+"""A TCP proxy that can turn into a blackhole (it keeps accepting connections and stops answering) or
+answer slowly (every chunk from the server held for a delay).
 
 That is what a hung database or cache looks like from the client (SYN-ACK, then silence), which is
 harder on timeouts than a refused connection. Runs its own event loop in a thread.
@@ -21,6 +22,7 @@ class TcpProxy:
         self.port = port or free_port()
         self._loop = asyncio.new_event_loop()
         self._blackholed = threading.Event()
+        self._delay = 0.0  # seconds each server-to-client chunk is held (read by the proxy's thread)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -54,6 +56,12 @@ class TcpProxy:
 
     def restore(self) -> None:
         self._blackholed.clear()
+        self._delay = 0.0
+
+    def slow(self, delay: float) -> None:
+        """From now on, hold every chunk the server sends for `delay` seconds: requests still reach the
+        server at once (so it can count them), answers come late, as from an overloaded server."""
+        self._delay = delay
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -63,18 +71,20 @@ class TcpProxy:
             while self._blackholed.is_set():
                 await asyncio.sleep(0.05)
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer, answers=True))
         except (OSError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
             self._tasks.discard(task)  # type: ignore[arg-type]
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool = False) -> None:
         try:
             while data := await reader.read(65536):
                 while self._blackholed.is_set():
                     await asyncio.sleep(0.05)
+                if answers and self._delay > 0:
+                    await asyncio.sleep(self._delay)
                 writer.write(data)
                 await writer.drain()
         finally:

@@ -15,8 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from cityscale.cache.budget import redis_budget
 from cityscale.cache.entry import CacheEntry
-from cityscale.cache.invalidation import InvalidationListener, KeyVersions
+from cityscale.cache.invalidation import InvalidationListener, KeyVersions, LocalTombstones
 from cityscale.cache.l1 import L1Cache
 from cityscale.cache.redis_store import PREFIX, RedisStore, RedisUnavailableError
 from cityscale.cache.singleflight import SingleFlight
@@ -26,7 +27,8 @@ L1_TTL = 1.0  # default seconds an L1 entry is fresh: the bound on staleness whe
 TTL_JITTER = 0.1  # +-10 %: entries filled together do not all expire together
 STALE_FOR = 300.0  # how long past freshness an entry may still be served when the database is down
 LOCK_TTL = 2.0
-LOCK_WAIT = 0.25  # how long a loser of the fill lock waits for the winner's value before querying itself
+LOCK_WAIT = 1.0  # how long a loser of the fill lock waits for the winner's value before querying itself
+LOCK_POLL = 0.02  # how often it looks (each look also takes the lock if the winner gave it up unfilled)
 TOMBSTONE_MIN_TTL = 60.0
 
 
@@ -87,7 +89,8 @@ class ReadCache:
         self.versions = KeyVersions()
         self.counters = CacheCounters()
         self.flight: SingleFlight[Lookup] = SingleFlight()
-        self.listener = InvalidationListener(redis, self.l1, self.versions) if redis else None
+        self.tombstones = LocalTombstones(max(TOMBSTONE_MIN_TTL, 2 * (ttl + STALE_FOR)))
+        self.listener = InvalidationListener(redis, self.l1, self.versions, self.tombstones) if redis else None
         self._redis_missed_writes = False
         self._maintenance: asyncio.Task[None] | None = None
 
@@ -132,7 +135,14 @@ class ReadCache:
     # -- reads ---------------------------------------------------------------------------------------
 
     async def get(self, key: str, load: Loader, *, min_lsn: int | None = None) -> Lookup:
-        """The entry for `key`, at least as new as `min_lsn` when given (read-your-writes)."""
+        """The entry for `key`, at least as new as `min_lsn` when given (read-your-writes).
+
+        Its Redis calls share one budget (cache/budget.py): a slow Redis adds at most about 100 ms.
+        """
+        with redis_budget():
+            return await self._get(key, load, min_lsn)
+
+    async def _get(self, key: str, load: Loader, min_lsn: int | None) -> Lookup:
         if not self.enabled:
             return Lookup((await load(min_lsn)).entry(), "db")
         cached = self.l1.get(key)
@@ -178,15 +188,15 @@ class ReadCache:
         use_lock: bool = False,
         fill: bool = True,
     ) -> Lookup:
-        lock = await self._lock(key) if use_lock else None
-        locked = lock is True
+        claim = await self._claim(key) if use_lock else None
+        if claim is False:
+            # Another instance is filling this key: wait briefly for its value instead of querying too.
+            claim = await self._wait_for_fill(key)
+        if isinstance(claim, CacheEntry):
+            self.l1.put(key, claim)
+            return Lookup(claim, "redis")
+        locked = claim is True
         try:
-            if lock is False:
-                # Another instance is filling this key: wait briefly for its value instead of querying too.
-                waited = await self._wait_for_fill(key)
-                if waited is not None:
-                    self.l1.put(key, waited)
-                    return Lookup(waited, "redis")
             try:
                 loaded = await load(min_lsn)
             except DatabaseUnavailableError:
@@ -201,8 +211,10 @@ class ReadCache:
                     return Lookup(stale, "stale")
                 raise
             entry = loaded.entry()
-            stored = await self._redis_fill(key, entry, release_lock=locked) if fill else None
-            locked = False if fill else locked  # released by the fill, or it expires by itself if Redis failed
+            stored: bool | None = False  # older than a write heard of (Redis may have lost its tombstone)
+            if entry.lsn >= self.tombstones.floor(key):
+                stored = await self._redis_fill(key, entry, release_lock=locked) if fill else None
+                locked = False if fill else locked  # released by the fill, or it expires by itself if Redis failed
             if stored is not False:
                 # Refused means a write newer than this data invalidated the key while we read it (e.g. from a
                 # replica that had not replayed it yet): this request gets what it read, but the L1 must not
@@ -251,15 +263,27 @@ class ReadCache:
             self.counters.fills_refused += 1
         return stored
 
-    async def _lock(self, key: str) -> bool | None:
-        """True: this instance fills the key; False: another one is filling it; None: Redis unavailable."""
+    async def _claim(self, key: str) -> CacheEntry | bool | None:
+        """In one round trip, the fresh entry if another instance stored it since our miss, else the fill lock.
+
+        Returns the entry; True: this instance holds the lock and fills the key; False: another instance
+        holds it; None: Redis unavailable. Checking for the entry with the lock closes the race where
+        another instance filled the key and released its lock between our miss and our lock attempt.
+        """
         if self.redis is None:
             return None
         try:
-            return await self.redis.try_lock(self._lock_key(key), LOCK_TTL)
+            found = await self.redis.get_or_lock(self._redis_key(key), self._lock_key(key), LOCK_TTL)
+            if isinstance(found, CacheEntry):
+                if found.age() < self._fresh_for(found):
+                    self.counters.redis_hits += 1
+                    return found
+                # Past its freshness (kept only for stale-if-error): it needs a refill, under the lock.
+                return await self.redis.try_lock(self._lock_key(key), LOCK_TTL)
         except RedisUnavailableError:
             self.counters.redis_errors += 1
             return None
+        return found
 
     async def _unlock(self, key: str) -> None:
         if self.redis is not None:
@@ -268,15 +292,18 @@ class ReadCache:
             except RedisUnavailableError:
                 self.counters.redis_errors += 1
 
-    async def _wait_for_fill(self, key: str) -> CacheEntry | None:
-        if self.redis is None:
-            return None
+    async def _wait_for_fill(self, key: str) -> CacheEntry | bool | None:
+        """The winner's entry, or True once its lock is free and ours (it failed, or its fill was refused).
+
+        None after LOCK_WAIT or when Redis fails: the caller then queries the database itself, so a
+        stuck winner costs a bounded wait, never an error.
+        """
         deadline = time.monotonic() + LOCK_WAIT
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-            entry, _ = await self._redis_get(key)
-            if entry is not None and entry.age() < self._fresh_for(entry):
-                return entry
+            await asyncio.sleep(LOCK_POLL)
+            claim = await self._claim(key)
+            if claim is not False:
+                return claim
         return None
 
     # -- writes --------------------------------------------------------------------------------------
@@ -284,6 +311,7 @@ class ReadCache:
     async def invalidate(self, city_id: int, lsn: int) -> None:
         """After a committed write: this instance at once, every other one through Redis."""
         self.l1.discard(self.item_key(city_id))
+        self.tombstones.record(self.item_key(city_id), lsn)
         self.versions.lists += 1
         if self.redis is None:
             return
@@ -291,10 +319,11 @@ class ReadCache:
             if self._redis_missed_writes:
                 # Writes happened while Redis was unreachable: its entries may predate them. Start afresh.
                 await self.recover()
-            self.versions.lists = await self.redis.invalidate_write(
+            new_version = await self.redis.invalidate_write(
                 self._redis_key(self.item_key(city_id)), f"{PREFIX}tomb:{self.item_key(city_id)}", city_id, lsn,
-                max(TOMBSTONE_MIN_TTL, 2 * (self.ttl + STALE_FOR)),
+                max(TOMBSTONE_MIN_TTL, 2 * (self.ttl + STALE_FOR)), list_version=self.versions.lists,
             )  # fmt: skip
+            self.versions.lists = max(self.versions.lists, new_version)
         except RedisUnavailableError:
             self.counters.redis_errors += 1
             self._redis_missed_writes = True
@@ -309,8 +338,10 @@ class ReadCache:
         if self.redis is None or not self._redis_missed_writes:
             return
         try:
-            self.versions.generation, self.versions.lists = await self.redis.bump_generation()
+            generation, lists = await self.redis.bump_generation(self.versions.generation)
         except RedisUnavailableError:
             return
+        self.versions.generation = max(self.versions.generation, generation)
+        self.versions.lists = max(self.versions.lists, lists)
         self.l1.clear()
         self._redis_missed_writes = False

@@ -1,7 +1,8 @@
 """Redis as the shared cache: bounded calls behind a circuit breaker, writes guarded by tombstones.
 
-Every call is bounded by a short timeout (`REDIS_TIMEOUT`, 100 ms): a Redis that is down, slow or
-blackholed costs at most that per request, and after a few failures the breaker stops calling it.
+Every call is bounded by a short timeout (`REDIS_TIMEOUT`, 100 ms) and by what is left of the read's
+budget (cache/budget.py): a Redis that is down, slow or blackholed costs at most about 100 ms per
+request, and after a few failures the breaker stops calling it.
 
 Consistency rules (docs/caching.md):
 - An entry carries the LSN its data is at least as new as. A write records a tombstone (its commit
@@ -13,6 +14,7 @@ Consistency rules (docs/caching.md):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cityscale.breaker import CircuitBreaker
+from cityscale.cache.budget import current_budget
 from cityscale.cache.entry import CacheEntry
 
 REDIS_TIMEOUT = 0.1
@@ -48,7 +51,10 @@ return 1
 """
 
 # A write's invalidation, atomically: drop the item, record tombstones, bump the list version, tell everyone.
-# KEYS: item key, item tombstone, list tombstone, list version; ARGV: lsn, tombstone ttl ms, item id.
+# KEYS: item key, item tombstone, list tombstone, list version; ARGV: lsn, tombstone ttl ms, item id, channel,
+# the caller's list version. The new version is above both Redis's and the caller's: a flushed or restarted
+# Redis forgot its counter, and restarting it at 1 would give versions the instances already went past
+# (they ignore a version below theirs), so their list pages would stay cached under their old version.
 _INVALIDATE = """
 local lsn = tonumber(ARGV[1])
 redis.call('DEL', KEYS[1])
@@ -56,9 +62,37 @@ for i = 2, 3 do
   local old = tonumber(redis.call('GET', KEYS[i]) or '-1')
   if lsn > old then redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) else redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 end
-local version = redis.call('INCR', KEYS[4])
-redis.call('PUBLISH', ARGV[4], 'item:' .. ARGV[3] .. ' lists:' .. version)
+local version = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(ARGV[5])) + 1
+redis.call('SET', KEYS[4], version)
+redis.call('PUBLISH', ARGV[4], 'item:' .. ARGV[3] .. ' lists:' .. version .. ' lsn:' .. ARGV[1])
 return version
+"""
+
+
+# The fill lock of a missed key, unless its entry appeared meanwhile (KEYS: entry, lock; ARGV: lock ttl ms).
+# Returns the entry's bytes, 1 (lock taken) or 0 (another instance holds it).
+_GET_OR_LOCK = """
+local value = redis.call('GET', KEYS[1])
+if value then return value end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
+
+
+# KEYS: generation, list version; ARGV: the caller's generation, channel. Returns {generation, list version}.
+_BUMP_GENERATION = """
+local generation = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(ARGV[1])) + 1
+redis.call('SET', KEYS[1], generation)
+redis.call('PUBLISH', ARGV[2], 'gen:' .. generation)
+return {generation, tonumber(redis.call('GET', KEYS[2]) or '0')}
+"""
+
+# KEYS: generation, list version; ARGV: at least these values.
+_RAISE_VERSIONS = """
+for i = 1, 2 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') < tonumber(ARGV[i]) then redis.call('SET', KEYS[i], ARGV[i]) end
+end
+return 1
 """
 
 
@@ -77,21 +111,37 @@ class RedisStore:
         )  # fmt: skip
         self._guarded_set = self.client.register_script(_GUARDED_SET)
         self._invalidate = self.client.register_script(_INVALIDATE)
+        self._get_or_lock = self.client.register_script(_GET_OR_LOCK)
+        self._bump = self.client.register_script(_BUMP_GENERATION)
+        self._raise = self.client.register_script(_RAISE_VERSIONS)
         self.errors = 0
+        self.budget_refusals = 0  # calls not made because the request's Redis budget was spent
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        budget = current_budget()
+        timeout = self.timeout if budget is None else min(self.timeout, budget.left)
+        if timeout <= 0:
+            # Not Redis's failure as such (the time went on earlier calls): no breaker failure for it.
+            self.budget_refusals += 1
+            raise RedisUnavailableError("this request's redis budget is spent")
         if not self.breaker.allow():
             raise RedisUnavailableError("redis breaker open")
+        started = time.monotonic()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 result = await operation()
         except (RedisError, OSError, TimeoutError) as exc:
             self.breaker.failed()
             self.errors += 1
+            if budget is not None:
+                budget.exhaust()  # one failed call per request: the rest of it goes without Redis
             raise RedisUnavailableError(f"redis: {type(exc).__name__}: {exc}") from None
+        finally:
+            if budget is not None:
+                budget.spend(started)
         self.breaker.succeeded()
         return result
 
@@ -110,11 +160,11 @@ class RedisStore:
         return bool(stored)
 
     async def invalidate_write(
-        self, item_key: str, item_tombstone: str, city_id: int, lsn: int, tombstone_ttl: float
+        self, item_key: str, item_tombstone: str, city_id: int, lsn: int, tombstone_ttl: float, *, list_version: int
     ) -> int:
-        """Apply a write's invalidation; returns the new list version."""
+        """Apply a write's invalidation; returns the new list version (above `list_version`, the caller's)."""
         keys: list[Any] = [item_key, item_tombstone, LIST_TOMBSTONE, LIST_VERSION_KEY]
-        args: list[Any] = [lsn, int(tombstone_ttl * 1000), city_id, CHANNEL]
+        args: list[Any] = [lsn, int(tombstone_ttl * 1000), city_id, CHANNEL, list_version]
         return int(await self._call(lambda: self._invalidate(keys=keys, args=args)))
 
     async def versions(self) -> tuple[int, int]:
@@ -122,22 +172,34 @@ class RedisStore:
         generation, list_version = await self._call(lambda: self.client.mget([GENERATION_KEY, LIST_VERSION_KEY]))
         return int(generation or 0), int(list_version or 0)
 
-    async def bump_generation(self) -> tuple[int, int]:
+    async def bump_generation(self, generation: int) -> tuple[int, int]:
         """Make every cached entry unreachable (after writes whose invalidation could not reach Redis).
 
+        The new generation is above `generation` (the caller's) too, for the reason _INVALIDATE gives.
         Returns the new (generation, list version).
         """
+        keys: list[Any] = [GENERATION_KEY, LIST_VERSION_KEY]
+        new_generation, list_version = await self._call(lambda: self._bump(keys=keys, args=[generation, CHANNEL]))
+        return int(new_generation), int(list_version)
 
-        async def bump() -> tuple[int, int]:
-            generation = int(await self.client.incr(GENERATION_KEY))
-            await self.client.publish(CHANNEL, f"gen:{generation}")
-            return generation, int(await self.client.get(LIST_VERSION_KEY) or 0)
-
-        return await self._call(bump)
+    async def raise_versions(self, generation: int, list_version: int) -> None:
+        """Put back versions Redis forgot (flushed or restarted empty): never lower what it has."""
+        keys: list[Any] = [GENERATION_KEY, LIST_VERSION_KEY]
+        await self._call(lambda: self._raise(keys=keys, args=[generation, list_version]))
 
     async def try_lock(self, key: str, ttl: float) -> bool:
         """A short cross-instance lock for single-flight fills (expires by itself)."""
         return bool(await self._call(lambda: self.client.set(key, b"1", nx=True, px=int(ttl * 1000))))
+
+    async def get_or_lock(self, key: str, lock: str, ttl: float) -> CacheEntry | bool:
+        """The entry at `key` if there is one (fresh or not: the caller judges), else whether this call took
+        the short fill lock `lock` (expires by itself after `ttl` seconds)."""
+        found = await self._call(lambda: self._get_or_lock(keys=[key, lock], args=[max(1, int(ttl * 1000))]))
+        if isinstance(found, bytes):
+            entry = CacheEntry.decode(found)
+            # Undecodable bytes (another version's format) are a miss: take the lock over them.
+            return entry if entry is not None else await self.try_lock(lock, ttl)
+        return bool(found)
 
     async def unlock(self, key: str) -> None:
         await self._call(lambda: self.client.delete(key))
