@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import re
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,6 +18,7 @@ import httpx
 import psutil
 
 from cityscale.stack.postgres import PostgresCluster
+from tests.observability.scrape import baseline, parse
 from tests.support.load import SteadyLoad
 from tests.support.topology import API_TOKEN, Topology
 
@@ -52,22 +52,13 @@ async def is_not_ok(topo: Topology, name: str) -> bool:
 
 # -- metrics -----------------------------------------------------------------------------------------
 
-_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} ([0-9.e+-]+)$", re.MULTILINE)
-
 
 async def metric(topo: Topology, name: str, **labels: str) -> list[float]:
     """One sample per API instance (0 when absent): e.g. successful acquisitions of the replica's pool."""
     async with httpx.AsyncClient(timeout=5) as client:
         texts = [(await client.get(f"{api.url}/metrics")).text for api in topo.apis]
-    values = []
-    for text in texts:
-        value = 0.0
-        for found, raw_labels, raw_value in _SAMPLE.findall(text):
-            pairs = dict(re.findall(r'(\w+)="([^"]*)"', raw_labels))
-            if found == name and all(pairs.get(k) == v for k, v in labels.items()):
-                value = float(raw_value)
-        values.append(value)
-    return values
+    # baseline(): a pool or breaker an instance has not used yet exports no series, which is a count of 0.
+    return [baseline(parse(text), name, **labels) for text in texts]
 
 
 async def pool_reads(topo: Topology, pool: str) -> list[float]:

@@ -8,7 +8,6 @@ the first says the app thinks the connection is back, the second that the server
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ import pytest
 
 from cityscale.store.errors import DatabaseUnavailableError
 from cityscale.store.pool import Pool, PoolLimits
+from tests.observability.scrape import parse, value
 from tests.support.locks import cities_locked
 from tests.support.servers import api_instance
 
@@ -152,9 +152,7 @@ async def test_close_terminates_a_borrower_stuck_past_its_timeout(database_url: 
 
 
 def pool_gauge(metrics: str, name: str) -> float:
-    match = re.search(rf'^{name}{{pool="primary",role="primary"}} (\S+)$', metrics, re.MULTILINE)
-    assert match, name
-    return float(match.group(1))
+    return value(parse(metrics), name, pool="primary", role="primary")
 
 
 async def test_client_disconnects_and_failed_requests_return_connections(database_url: str, scratch: Path) -> None:
